@@ -1,0 +1,40 @@
+# `make test` and `make demo` work on a fresh machine: they create .venv unless a virtualenv is active.
+SHELL := /bin/bash
+PY ?= python3
+ifdef VIRTUAL_ENV
+  VENV := $(VIRTUAL_ENV)
+else
+  VENV := .venv
+endif
+BIN := $(VENV)/bin
+export RAY_USAGE_STATS_ENABLED=0
+export RAY_AUTH_MODE=disabled
+export OMP_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
+export MKL_NUM_THREADS=1
+
+.PHONY: install test demo lint bench-speed bench-quality
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: it is a CPU wheel on disk; a looser pin downloads a CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+lint: install
+	$(BIN)/ruff check .
+
+demo: install
+	$(BIN)/python examples/minimize_sklearn.py
+
+bench-speed: install
+	$(BIN)/python benchmarks/speed.py
+
+bench-quality: install
+	$(BIN)/python benchmarks/quality.py
