@@ -1,0 +1,315 @@
+"""`TPE`: the ask/tell optimiser. It owns the trial history, the random state and the start-up.
+
+Observations live in arrays that `tell` fills in place; the model step in `sampler.py` reads
+them without building per-trial objects. `Trial` objects are made only for the caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from tpe_plugins import sampler
+from tpe_plugins.pruners import Pruner
+from tpe_plugins.space import Space, space_from_dict
+
+PENDING, COMPLETE, FAILED, PRUNED = "pending", "complete", "failed", "pruned"
+_STATES = (PENDING, COMPLETE, FAILED, PRUNED)
+_CODE = {s: i for i, s in enumerate(_STATES)}
+STATE_FORMAT = "tpe-plugins/state/1"
+
+
+@dataclass
+class Trial:
+    """A snapshot of one trial. `value` is in the caller's sign (as told)."""
+
+    id: int
+    params: dict
+    state: str = PENDING
+    value: float | None = None
+    intermediate: dict = field(default_factory=dict)
+
+
+class TPE:
+    """Tree-structured Parzen Estimator with ask/tell.
+
+    mode: "min" or "max". n_startup_trials: trials drawn before the model starts (Sobol points
+    with startup="sobol", else uniform); pending trials count toward it. constant_liar: pending
+    trials enter the bad group, so concurrent asks spread out. The other keywords are TPE
+    settings (see `sampler.Settings`). pruner: a rule for `should_prune`, or None for never.
+    """
+
+    def __init__(self, space: Any, *, mode: str = "min", seed: int | None = None,
+                 n_startup_trials: int = 10, startup: str = "sobol", constant_liar: bool = True,
+                 pruner: Pruner | None = None, **settings: Any):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if startup not in ("sobol", "random"):
+            raise ValueError(f"startup must be 'sobol' or 'random', got {startup!r}")
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        unknown = set(settings) - set(sampler.Settings.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown TPE setting(s) {sorted(unknown)}; "
+                            f"known: {sorted(sampler.Settings.__dataclass_fields__)}")
+        self.settings = sampler.Settings(**settings)
+        self.settings.validate()
+        self.space = Space(space)
+        self.mode = mode
+        self.seed = seed
+        self.n_startup_trials = int(n_startup_trials)
+        self.startup = startup
+        self.constant_liar = constant_liar
+        self.pruner = pruner
+
+        self._rng = np.random.default_rng(seed)
+        self._sobol_seed = int(self._rng.integers(2**31))
+        self._sobol_used = 0
+        self._sobol_points: np.ndarray | None = None
+        D = len(self.space)
+        self._X = np.full((16, D), np.nan)  # encoded params, grown by doubling
+        self._y = np.full(16, np.nan)  # values in minimisation sign
+        self._state = np.zeros(16, dtype=np.int8)
+        self._n = 0
+        self._params: list[dict] = []
+        self._intermediate: dict[int, dict[int, float]] = {}
+        self._queue: list[dict] = []
+
+    # ------------------------------------------------------------------ ask
+    def ask(self, n: int | None = None) -> Trial | list[Trial]:
+        """The next trial to run, or a batch of n. Pending trials steer later asks away."""
+        if n is not None:
+            if n < 1:
+                raise ValueError(f"n must be at least 1, got {n}")
+            return [self._ask_one() for _ in range(n)]
+        return self._ask_one()
+
+    def _ask_one(self) -> Trial:
+        if self._queue:
+            params = self._queue.pop(0)
+            row = self.space.encode(params)
+        else:
+            row = self._suggest_row()
+            params = self.space.decode(row)
+        return self._append(row, params)
+
+    def _suggest_row(self) -> np.ndarray:
+        codes = self._state[: self._n]
+        n_live = int(np.sum(codes != _CODE[FAILED]))
+        done = np.flatnonzero(codes == _CODE[COMPLETE])
+        if n_live < self.n_startup_trials or len(done) < 2:
+            return self._startup_row()
+        lies = [_CODE[PRUNED]] + ([_CODE[PENDING]] if self.constant_liar else [])
+        X = self._X[: self._n]
+        return sampler.suggest(self.space, X[done], self._y[done], done,
+                               X[np.isin(codes, lies)], self.settings, self._rng)
+
+    def _startup_row(self) -> np.ndarray:
+        D = len(self.space)
+        if self.startup == "sobol" and self._sobol_used < self.n_startup_trials:
+            if self._sobol_points is None:
+                m = max(1, math.ceil(math.log2(max(self.n_startup_trials, 2))))
+                engine = qmc.Sobol(d=D, scramble=True, seed=self._sobol_seed)
+                self._sobol_points = engine.random_base2(m)
+            u = self._sobol_points[self._sobol_used]
+            self._sobol_used += 1
+        else:
+            u = self._rng.random(D)
+        return self.space.snap(u[None, :])[0]
+
+    def _append(self, row: np.ndarray, params: dict) -> Trial:
+        if self._n == len(self._y):
+            grow = len(self._y)
+            self._X = np.vstack([self._X, np.full_like(self._X, np.nan)])
+            self._y = np.concatenate([self._y, np.full(grow, np.nan)])
+            self._state = np.concatenate([self._state, np.zeros(grow, dtype=np.int8)])
+        i = self._n
+        self._X[i] = row
+        self._state[i] = _CODE[PENDING]
+        self._n += 1
+        self._params.append(params)
+        self._intermediate[i] = {}
+        return self.trial(i)
+
+    # ------------------------------------------------------------------ tell and friends
+    def tell(self, trial: Trial | int, value: float | None) -> Trial:
+        """Record a pending trial's result. None, NaN or inf records it as failed."""
+        i = self._pending_id(trial, "tell")
+        if value is None:
+            self._state[i] = _CODE[FAILED]
+            return self.trial(i)
+        v = _as_float(value, f"value of trial {i}")
+        if not math.isfinite(v):
+            warnings.warn(f"trial {i} returned {v}; recorded as failed", RuntimeWarning,
+                          stacklevel=2)
+            self._state[i] = _CODE[FAILED]
+            return self.trial(i)
+        self._y[i] = self._sign * v
+        self._state[i] = _CODE[COMPLETE]
+        return self.trial(i)
+
+    def report(self, trial: Trial | int, step: int, value: float) -> None:
+        """Record an intermediate value (a point of the learning curve) of a pending trial."""
+        i = self._pending_id(trial, "report to")
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise TypeError(f"step must be an int, got {step!r}")
+        self._intermediate[i][int(step)] = _as_float(value, f"intermediate value of trial {i}")
+
+    def should_prune(self, trial: Trial | int) -> bool:
+        """Whether the pruner says this pending trial cannot beat the good ones."""
+        i = self._pending_id(trial, "prune")
+        if self.pruner is None:
+            return False
+        flip = self._sign
+        curve = {s: flip * v for s, v in self._intermediate[i].items()}
+        codes = self._state[: self._n]
+        others = [{s: flip * v for s, v in self._intermediate[j].items()}
+                  for j in np.flatnonzero((codes == _CODE[COMPLETE]) | (codes == _CODE[PRUNED]))]
+        return bool(self.pruner.should_prune(curve, others))
+
+    def prune(self, trial: Trial | int, value: float | None = None) -> Trial:
+        """Record a trial stopped early. Its value (default: the last reported) counts as bad."""
+        i = self._pending_id(trial, "prune")
+        if value is None:
+            curve = {s: v for s, v in self._intermediate[i].items() if math.isfinite(v)}
+            value = curve[max(curve)] if curve else None
+        if value is not None:
+            v = _as_float(value, f"value of trial {i}")
+            self._y[i] = self._sign * v if math.isfinite(v) else np.nan
+        self._state[i] = _CODE[PRUNED]
+        return self.trial(i)
+
+    def enqueue(self, params: dict) -> None:
+        """Make a later ask() return exactly these params (they are validated now)."""
+        self.space.encode(params)
+        self._queue.append(copy.deepcopy(params))
+
+    def add_trial(self, params: dict, value: float | None) -> Trial:
+        """Add a trial evaluated elsewhere, such as a known good configuration."""
+        trial = self._append(self.space.encode(params), copy.deepcopy(params))
+        return self.tell(trial, value)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def _sign(self) -> float:
+        return 1.0 if self.mode == "min" else -1.0
+
+    def trial(self, trial_id: int) -> Trial:
+        i = self._check_id(trial_id)
+        state = _STATES[self._state[i]]
+        y = self._y[i]
+        value = None if np.isnan(y) or state in (PENDING, FAILED) else float(self._sign * y)
+        return Trial(i, copy.deepcopy(self._params[i]), state, value,
+                     dict(self._intermediate[i]))
+
+    @property
+    def trials(self) -> list[Trial]:
+        return [self.trial(i) for i in range(self._n)]
+
+    @property
+    def best(self) -> Trial | None:
+        """The best complete trial, or None before any trial has completed."""
+        done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
+        if len(done) == 0:
+            return None
+        return self.trial(int(done[np.argmin(self._y[done])]))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _check_id(self, trial: Trial | int) -> int:
+        i = trial.id if isinstance(trial, Trial) else trial
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self._n:
+            raise ValueError(f"unknown trial id {i!r}; ids run from 0 to {self._n - 1}")
+        return int(i)
+
+    def _pending_id(self, trial: Trial | int, verb: str) -> int:
+        i = self._check_id(trial)
+        if self._state[i] != _CODE[PENDING]:
+            raise ValueError(f"cannot {verb} trial {i}: it is already {_STATES[self._state[i]]}")
+        return i
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly, as plain JSON types."""
+        if callable(self.settings.gamma):
+            raise TypeError("gamma: a function cannot be saved; use 'sqrt', 'linear' or a float")
+        X = self._X[: self._n]
+        return {
+            "format": STATE_FORMAT,
+            "space": self.space.to_dict(),
+            "mode": self.mode,
+            "seed": self.seed,
+            "n_startup_trials": self.n_startup_trials,
+            "startup": self.startup,
+            "constant_liar": self.constant_liar,
+            "settings": asdict(self.settings),
+            "pruner": self.pruner.to_dict() if self.pruner is not None else None,
+            "rng": _jsonable(self._rng.bit_generator.state),
+            "sobol_seed": self._sobol_seed,
+            "sobol_used": self._sobol_used,
+            "X": [[None if np.isnan(v) else float(v) for v in row] for row in X],
+            "y": [None if np.isnan(v) else float(v) for v in self._y[: self._n]],
+            "state": [_STATES[c] for c in self._state[: self._n]],
+            "params": copy.deepcopy(self._params),
+            "intermediate": [[[s, v] for s, v in self._intermediate[i].items()]
+                             for i in range(self._n)],
+            "queue": copy.deepcopy(self._queue),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict, space: Any = None) -> TPE:
+        """Rebuild an optimiser from `state_dict()`; `space` overrides the saved space."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            found = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"not a tpe-plugins optimiser state (format {found!r}, "
+                             f"expected {STATE_FORMAT!r})")
+        try:
+            opt = cls(space if space is not None else space_from_dict(state["space"]),
+                      mode=state["mode"], seed=state["seed"],
+                      n_startup_trials=state["n_startup_trials"], startup=state["startup"],
+                      constant_liar=state["constant_liar"],
+                      pruner=Pruner.from_dict(state["pruner"]), **state["settings"])
+            opt._rng.bit_generator.state = state["rng"]
+            opt._sobol_seed = int(state["sobol_seed"])
+            opt._sobol_used = int(state["sobol_used"])
+            n = len(state["params"])
+            if not (len(state["X"]) == len(state["y"]) == len(state["state"]) == n
+                    == len(state["intermediate"])):
+                raise ValueError("trial arrays differ in length")
+            for i in range(n):
+                row = np.array([np.nan if v is None else v for v in state["X"][i]], dtype=float)
+                if row.shape != (len(opt.space),):
+                    raise ValueError(f"trial {i} has {row.size} encoded values, the space "
+                                     f"{len(opt.space)}")
+                opt._append(row, state["params"][i])
+                opt._state[i] = _CODE[state["state"][i]]
+                opt._y[i] = np.nan if state["y"][i] is None else float(state["y"][i])
+                opt._intermediate[i] = {int(s): float(v) for s, v in state["intermediate"][i]}
+            opt._queue = copy.deepcopy(state["queue"])
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"corrupt tpe-plugins optimiser state: {exc!r}") from exc
+        return opt
+
+
+def _as_float(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number, got {value!r}") from None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

@@ -1,0 +1,110 @@
+"""The TPE step: split observations, fit l(x) and g(x), pick the candidate with the best ratio.
+
+This module is stateless: it reads encoded observations and returns one encoded point. The
+optimiser in `optimizer.py` owns the history, the random state and the startup phase.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import numpy as np
+
+from tpe_plugins.parzen import ParzenEstimator
+from tpe_plugins.space import Space
+
+Gamma = Union[str, float, Callable[[int], int]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """TPE settings; the defaults are those that won on benchmarks/quality.py."""
+
+    gamma: Gamma = "sqrt"
+    n_candidates: int = 256
+    prior_weight: float = 1.0
+    min_bandwidth: float = 0.02
+    bandwidth_factor: float = 1.0
+    categorical_mass: float = 0.8
+    weights: str = "uniform"
+    explore_fraction: float = 0.1
+
+    def validate(self) -> None:
+        if isinstance(self.gamma, str) and self.gamma not in ("sqrt", "linear"):
+            raise ValueError(f"gamma: unknown rule {self.gamma!r}; use 'sqrt', 'linear', "
+                             "a fraction in (0, 1) or a function n -> n_good")
+        if isinstance(self.gamma, float) and not 0 < self.gamma < 1:
+            raise ValueError(f"gamma: a fraction must lie in (0, 1), got {self.gamma}")
+        if self.n_candidates < 1:
+            raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
+        if self.prior_weight <= 0:
+            raise ValueError(f"prior_weight must be positive, got {self.prior_weight}")
+        if not 0 < self.min_bandwidth <= 1:
+            raise ValueError(f"min_bandwidth must lie in (0, 1], got {self.min_bandwidth}")
+        if not 0 < self.categorical_mass < 1:
+            raise ValueError(f"categorical_mass must lie in (0, 1), got {self.categorical_mass}")
+        if self.weights not in ("uniform", "recent"):
+            raise ValueError(f"weights: use 'uniform' or 'recent', got {self.weights!r}")
+        if not 0 <= self.explore_fraction < 1:
+            raise ValueError(f"explore_fraction must lie in [0, 1), got {self.explore_fraction}")
+
+
+def n_good(n: int, gamma: Gamma) -> int:
+    """How many of n finished trials form the good group."""
+    if callable(gamma):
+        k = int(gamma(n))
+    elif gamma == "sqrt":
+        k = min(math.ceil(0.25 * math.sqrt(n)), 25)
+    elif gamma == "linear":
+        k = min(math.ceil(0.1 * n), 25)
+    else:
+        k = math.ceil(float(gamma) * n)
+    return int(min(max(k, 1), n))
+
+
+def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
+    """hyperopt's ramp: the newest n_flat observations weigh 1, older ones less, by age."""
+    n = len(order)
+    w = np.ones(n)
+    if n > n_flat:
+        rank = np.argsort(np.argsort(order))  # 0 = oldest
+        ramp = np.linspace(1.0 / n, 1.0, n - n_flat)
+        old = rank < n - n_flat
+        w[old] = ramp[rank[old]]
+    return w
+
+
+def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
+            X_bad: np.ndarray, settings: Settings, rng: np.random.Generator) -> np.ndarray:
+    """One encoded point from TPE.
+
+    X, y: finished trials (minimisation), `order` their creation index. X_bad: trials that can
+    only count as bad, namely pruned and pending ones (the constant liar).
+    """
+    k = n_good(len(y), settings.gamma)
+    rank = np.argsort(y, kind="stable")
+    good, bad = rank[:k], rank[k:]
+    Xg, Xb = X[good], np.vstack([X[bad], X_bad])
+    if settings.weights == "recent":
+        wg = age_weights(order[good])
+        wb = age_weights(np.concatenate([order[bad], np.full(len(X_bad), order.max() + 1)]))
+    else:
+        wg, wb = np.ones(len(Xg)), np.ones(len(Xb))
+    kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
+              bandwidth_factor=settings.bandwidth_factor,
+              categorical_mass=settings.categorical_mass)
+    lx = ParzenEstimator(space, Xg, wg, **kw)
+    gx = ParzenEstimator(space, Xb, wb, **kw)
+
+    n_explore = int(settings.n_candidates * settings.explore_fraction)
+    n_wide = n_explore // 2
+    parts = [lx.sample(settings.n_candidates - n_explore, rng)]
+    if n_wide:
+        parts.append(lx.sample(n_wide, rng, widen=3.0))
+    if n_explore - n_wide:
+        parts.append(space.snap(rng.random((n_explore - n_wide, len(space)))))
+    C = np.vstack(parts)
+    score = lx.log_pdf(C) - gx.log_pdf(C)
+    return C[int(np.argmax(score))]
