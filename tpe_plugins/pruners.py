@@ -7,7 +7,7 @@ A rule sees intermediate values in minimisation sign: `curve` is this trial's {s
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -7,15 +7,15 @@ optimiser in `optimizer.py` owns the history, the random state and the startup p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 import numpy as np
 
 from tpe_plugins.parzen import ParzenEstimator
 from tpe_plugins.space import Space
 
-Gamma = Union[str, float, Callable[[int], int]]
+Gamma = str | float | Callable[[int], int]
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ that is, where it belongs to a branch of a conditional `Categorical` that was no
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
