@@ -110,7 +110,7 @@ class TPE:
         lies = [_CODE[PRUNED]] + ([_CODE[PENDING]] if self.constant_liar else [])
         X = self._X[: self._n]
         return sampler.suggest(self.space, X[done], self._y[done], done,
-                               X[np.isin(codes, lies)], self.settings, self._rng)
+                               X[np.isin(codes, lies)], X, self.settings, self._rng)
 
     def _startup_row(self) -> np.ndarray:
         D = len(self.space)

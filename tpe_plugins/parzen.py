@@ -15,7 +15,7 @@ of candidates against thousands of observations stays cheap.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from tpe_plugins.space import Space
 
@@ -76,15 +76,15 @@ class ParzenEstimator:
             tables.append(self._categorical_log_prob(j, self.space.dims[d].n_choices))
         self.cont = np.array(cont, dtype=int)  # positions within self.num
         self.table_dims = table_dims
-        self.table = np.vstack(tables) if tables else np.zeros((0, M))
 
+        # Every term of the log kernel is linear in the features [x*x, x, active, one-hot, 1],
+        # so (N, M) log kernels are one matrix product of the features with these weights.
         mu, s, a = self.mu[:, self.cont], self.sigma[:, self.cont], self.num_active[:, self.cont]
-        z = _log_truncation_mass(mu, s)
-        # a grid dim evaluated by density is scaled by its cell width so it is still a mass
-        self.prec = np.where(a, 1.0 / s**2, 0.0)
-        self.mu_prec = np.where(a, mu / s**2, 0.0)
-        self.const = np.where(a, mu**2 / s**2, 0.0)
-        self.log_norm = np.where(a, -np.log(s) - _LOG_SQRT_2PI - z, 0.0)
+        prec = np.where(a, 1.0 / s**2, 0.0)
+        log_norm = -np.log(s) - _LOG_SQRT_2PI - _log_truncation_mass(mu, s)
+        per_active = np.where(a, log_norm - 0.5 * mu**2 * prec, 0.0)
+        self.weights = np.vstack([-0.5 * prec.T, (mu * prec).T, per_active.T, *tables,
+                                  self.log_w[None, :]])
 
     def _grid_log_mass(self, j: int, dim) -> np.ndarray:
         """(K, M) log mass of each grid cell under each component's truncated Gaussian."""
@@ -106,38 +106,40 @@ class ParzenEstimator:
         table[:, obs == -1] = 0.0
         return table
 
-    def _one_hot(self, X: np.ndarray) -> np.ndarray:
-        blocks = []
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        """The rows' features matching `self.weights`; inactive dimensions give zeros."""
+        Xn = X[:, self.num[self.cont]]
+        act = ~np.isnan(Xn)
+        x = np.where(act, Xn, 0.0)
+        blocks = [x * x, x, act]
         for d in self.table_dims:
             dim = self.space.dims[d]
             col = X[:, d]
             if dim.kind == "categorical":
-                idx, k = col, dim.n_choices
+                idx, k = np.nan_to_num(col, nan=-1), dim.n_choices
             else:
                 idx, k = np.searchsorted(dim.grid, col - 1e-9), len(dim.grid)
                 idx = np.where(np.isnan(col), -1, idx)
-            blocks.append(np.where(np.isnan(col), -1, idx)[:, None] == np.arange(k))
-        if not blocks:
-            return np.zeros((len(X), 0))
-        return np.hstack(blocks).astype(float)
+            blocks.append(idx[:, None] == np.arange(k))
+        blocks.append(np.ones((len(X), 1)))
+        return np.hstack(blocks, dtype=float)
 
     def component_log_pdf(self, X: np.ndarray) -> np.ndarray:
-        """(N, M) log kernel of each point under each component (weights not applied)."""
-        out = self._one_hot(X) @ self.table
-        if len(self.cont):
-            Xn = X[:, self.num[self.cont]]
-            act = ~np.isnan(Xn)
-            x = np.where(act, Xn, 0.0)
-            quad = (x * x) @ self.prec.T - 2.0 * x @ self.mu_prec.T + act @ self.const.T
-            out += act @ self.log_norm.T - 0.5 * quad
-            widths = [_cell_width(self.space.dims[d], Xn[:, i])
-                      for i, d in enumerate(self.num[self.cont])]
-            out += np.log(np.column_stack(widths)).sum(axis=1, keepdims=True)
-        return out
+        """(N, M) log of weight times kernel, for each point and each component."""
+        return self._features(X) @ self.weights
 
     def log_pdf(self, X: np.ndarray) -> np.ndarray:
         """Log density (log mass on grids and categories) of each encoded row of X."""
-        return logsumexp(self.component_log_pdf(X) + self.log_w, axis=1)
+        out = self.component_log_pdf(X)
+        peak = out.max(axis=1, keepdims=True)
+        out -= peak
+        np.exp(out, out=out)
+        log_p = np.log(out.sum(axis=1)) + peak[:, 0]
+        for d in self.num[self.cont]:  # a grid read by density still gives a mass
+            dim = self.space.dims[d]
+            if dim.kind == "discrete":
+                log_p += np.log(_cell_width(dim, X[:, d]))
+        return log_p
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, rng: np.random.Generator, widen: float = 1.0) -> np.ndarray:
@@ -169,9 +171,8 @@ def _truncnorm(mu: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> np.nd
 
 
 def _log_truncation_mass(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """log(Phi((1-mu)/s) - Phi(-mu/s)), stable for centres inside [0, 1]."""
-    hi, lo = log_ndtr((1 - mu) / s), log_ndtr(-mu / s)
-    return hi + np.log1p(-np.exp(np.minimum(lo - hi, -1e-300)))
+    """log(Phi((1-mu)/s) - Phi(-mu/s)); at least half the mass is inside for centres in [0, 1]."""
+    return np.log(ndtr((1 - mu) / s) - ndtr(-mu / s))
 
 
 def _bandwidths(Xn: np.ndarray, act: np.ndarray, w: np.ndarray, prior_weight: float,

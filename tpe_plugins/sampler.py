@@ -22,7 +22,7 @@ Gamma = str | float | Callable[[int], int]
 class Settings:
     """TPE settings; the defaults are those that won on benchmarks/quality.py."""
 
-    gamma: Gamma = "sqrt"
+    gamma: Gamma = "linear"
     n_candidates: int = 256
     prior_weight: float = 1.0
     min_bandwidth: float = 0.02
@@ -77,11 +77,13 @@ def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
 
 
 def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
-            X_bad: np.ndarray, settings: Settings, rng: np.random.Generator) -> np.ndarray:
+            X_bad: np.ndarray, X_seen: np.ndarray, settings: Settings,
+            rng: np.random.Generator) -> np.ndarray:
     """One encoded point from TPE.
 
     X, y: finished trials (minimisation), `order` their creation index. X_bad: trials that can
-    only count as bad, namely pruned and pending ones (the constant liar).
+    only count as bad, namely pruned and pending ones (the constant liar). X_seen: every trial
+    so far; a candidate equal to one of them is taken only if no new candidate exists.
     """
     k = n_good(len(y), settings.gamma)
     rank = np.argsort(y, kind="stable")
@@ -107,4 +109,17 @@ def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
         parts.append(space.snap(rng.random((n_explore - n_wide, len(space)))))
     C = np.vstack(parts)
     score = lx.log_pdf(C) - gx.log_pdf(C)
+    seen = _rows_in(C, X_seen)
+    if not seen.all():
+        score[seen] = -np.inf
     return C[int(np.argmax(score))]
+
+
+def _rows_in(C: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Which rows of C equal some row of X, bit for bit (inactive NaNs compare equal)."""
+    if len(X) == 0:
+        return np.zeros(len(C), dtype=bool)
+    width = np.dtype((np.void, C.shape[1] * C.itemsize))
+    c = np.ascontiguousarray(C).view(width).ravel()
+    x = np.ascontiguousarray(X).view(width).ravel()
+    return np.isin(c, x)
