@@ -23,7 +23,8 @@ SPACE = {
 def branin(p: dict) -> float:
     x, y = p["x"], p["y"]
     b = 5.1 / (4 * math.pi**2)
-    return (y - b * x * x + 5 / math.pi * x - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+    r, t = 6.0, 1 / (8 * math.pi)
+    return (y - b * x * x + 5 / math.pi * x - r) ** 2 + 10 * (1 - t) * math.cos(x) + 10
 
 
 def objective(p: dict) -> float:
@@ -108,24 +109,19 @@ def test_failed_trials_are_kept_and_never_fit_as_numbers():
 
 
 def test_concurrent_asks_spread_out():
-    """32 asks before any tell must not collapse onto the same region."""
-    opt = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, seed=0)
-    for _ in range(30):
-        t = opt.ask()
-        opt.tell(t, (t.params["x"] - 0.5) ** 2 + (t.params["y"] - 0.5) ** 2)
-    batch = opt.ask(32)
-    pts = np.array([[t.params["x"], t.params["y"]] for t in batch])
-    dists = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))[np.triu_indices(32, 1)]
-    assert len({tuple(p) for p in pts}) == 32
-    assert np.median(dists) > 0.05
-
-    liar_off = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, seed=0, constant_liar=False)
-    for t in opt.trials[:30]:
-        liar_off.add_trial(t.params, t.value)
-    pts_off = np.array([[t.params["x"], t.params["y"]] for t in liar_off.ask(32)])
-    spread_on = pts.std(axis=0).sum()
-    spread_off = pts_off.std(axis=0).sum()
-    assert spread_on > spread_off
+    """32 asks before any tell must not collapse onto one point."""
+    for seed in range(3):
+        opt = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, seed=seed)
+        for _ in range(30):
+            t = opt.ask()
+            opt.tell(t, (t.params["x"] - 0.5) ** 2 + (t.params["y"] - 0.5) ** 2)
+        best = np.array([opt.best.params["x"], opt.best.params["y"]])
+        pts = np.array([[t.params["x"], t.params["y"]] for t in opt.ask(32)])
+        assert len({tuple(p) for p in pts}) == 32
+        near = np.linalg.norm(pts - best, axis=1) < 0.05
+        assert 4 <= near.sum() <= 24  # some exploit the best region, the rest spread out
+        dists = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))[np.triu_indices(32, 1)]
+        assert np.median(dists) > 0.1
 
 
 def test_pending_trials_count_toward_the_random_start():

@@ -25,11 +25,16 @@ _UNIFORM_STD = np.sqrt(1 / 12)
 
 
 class ParzenEstimator:
-    """Fit on encoded observations; evaluate `log_pdf` and `sample` in the same encoding."""
+    """Fit on encoded observations; evaluate `log_pdf` and `sample` in the same encoding.
+
+    All observations share one bandwidth per dimension, except `narrow_rows`, whose kernels are
+    no wider than `narrow_bandwidth`.
+    """
 
     def __init__(self, space: Space, X: np.ndarray, weights: np.ndarray, *,
                  prior_weight: float = 1.0, min_bandwidth: float = 0.02,
-                 bandwidth_factor: float = 1.0, categorical_mass: float = 0.8):
+                 bandwidth_factor: float = 1.0, categorical_mass: float = 0.8,
+                 narrow_rows: np.ndarray | None = None, narrow_bandwidth: np.ndarray | None = None):
         self.space = space
         m, D = X.shape
         kinds = space.kinds
@@ -49,8 +54,11 @@ class ParzenEstimator:
         self.num_active = np.vstack([act, np.ones(len(self.num), dtype=bool)])
         bw = _bandwidths(Xn, act, np.asarray(weights, float), prior_weight, bandwidth_factor)
         floor = np.array([_floor(space.dims[d], min_bandwidth) for d in self.num])
-        bw = np.clip(bw, floor, 1.0)
-        self.sigma = np.vstack([np.broadcast_to(bw, Xn.shape), np.ones(len(self.num))])
+        self.bandwidth = np.clip(bw, floor, 1.0)
+        sigma = np.repeat(self.bandwidth[None, :], m, axis=0)
+        if narrow_rows is not None:  # e.g. pending trials: as sharp as the good group's kernels
+            sigma[narrow_rows] = np.minimum(sigma[narrow_rows], narrow_bandwidth)
+        self.sigma = np.vstack([sigma, np.ones(len(self.num))])
 
         # categorical kernels: observed choice index per component, -1 where inactive or prior
         Xc = X[:, self.cat]

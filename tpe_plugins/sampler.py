@@ -26,7 +26,7 @@ class Settings:
     n_candidates: int = 256
     prior_weight: float = 1.0
     min_bandwidth: float = 0.02
-    bandwidth_factor: float = 1.0
+    bandwidth_factor: float = 0.5
     categorical_mass: float = 0.8
     weights: str = "uniform"
     explore_fraction: float = 0.1
@@ -98,7 +98,9 @@ def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
               bandwidth_factor=settings.bandwidth_factor,
               categorical_mass=settings.categorical_mass)
     lx = ParzenEstimator(space, Xg, wg, **kw)
-    gx = ParzenEstimator(space, Xb, wb, **kw)
+    # a pending or pruned point repels candidates at the scale at which l(x) attracts them
+    lies = np.arange(len(bad), len(Xb))
+    gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies, narrow_bandwidth=lx.bandwidth, **kw)
 
     n_explore = int(settings.n_candidates * settings.explore_fraction)
     n_wide = n_explore // 2
