@@ -23,13 +23,14 @@ class Settings:
     """TPE settings; the defaults are those that won on benchmarks/quality.py."""
 
     gamma: Gamma = "linear"
-    n_candidates: int = 256
+    n_candidates: int = 24
     prior_weight: float = 1.0
     min_bandwidth: float = 0.02
     bandwidth_factor: float = 0.5
     categorical_mass: float = 0.8
     weights: str = "uniform"
     explore_fraction: float = 0.1
+    bandwidth: str = "scott"
 
     def validate(self) -> None:
         if isinstance(self.gamma, str) and self.gamma not in ("sqrt", "linear"):
@@ -96,7 +97,7 @@ def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
         wg, wb = np.ones(len(Xg)), np.ones(len(Xb))
     kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
               bandwidth_factor=settings.bandwidth_factor,
-              categorical_mass=settings.categorical_mass)
+              categorical_mass=settings.categorical_mass, bandwidth=settings.bandwidth)
     lx = ParzenEstimator(space, Xg, wg, **kw)
     # a pending or pruned point repels candidates at the scale at which l(x) attracts them
     lies = np.arange(len(bad), len(Xb))
