@@ -107,10 +107,10 @@ class TPE:
         done = np.flatnonzero(codes == _CODE[COMPLETE])
         if n_live < self.n_startup_trials or len(done) < 2:
             return self._startup_row()
-        lies = [_CODE[PRUNED]] + ([_CODE[PENDING]] if self.constant_liar else [])
         X = self._X[: self._n]
+        pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
         return sampler.suggest(self.space, X[done], self._y[done], done,
-                               X[np.isin(codes, lies)], X, self.settings, self._rng)
+                               X[codes == _CODE[PRUNED]], pending, X, self.settings, self._rng)
 
     def _startup_row(self) -> np.ndarray:
         D = len(self.space)

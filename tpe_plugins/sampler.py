@@ -79,21 +79,23 @@ def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
 
 
 def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
-            X_bad: np.ndarray, X_seen: np.ndarray, settings: Settings,
-            rng: np.random.Generator) -> np.ndarray:
+            X_pruned: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
+            settings: Settings, rng: np.random.Generator) -> np.ndarray:
     """One encoded point from TPE.
 
-    X, y: finished trials (minimisation), `order` their creation index. X_bad: trials that can
-    only count as bad, namely pruned and pending ones (the constant liar). X_seen: every trial
-    so far; a candidate equal to one of them is taken only if no new candidate exists.
+    X, y: finished trials (minimisation), `order` their creation index. X_pruned: trials
+    stopped early, which count as bad. X_pending: running trials, the constant liar's lies.
+    X_seen: every trial so far; a candidate equal to one of them is taken only if no new
+    candidate exists.
     """
     k = n_good(len(y), settings.gamma)
     rank = np.argsort(y, kind="stable")
     good, bad = rank[:k], rank[k:]
-    Xg, Xb = X[good], np.vstack([X[bad], X_bad])
+    Xg, Xb = X[good], np.vstack([X[bad], X_pruned, X_pending])
     if settings.weights == "recent":
         wg = age_weights(order[good])
-        wb = age_weights(np.concatenate([order[bad], np.full(len(X_bad), order.max() + 1)]))
+        newest = np.full(len(X_pruned) + len(X_pending), order.max() + 1)
+        wb = age_weights(np.concatenate([order[bad], newest]))
     else:
         wg, wb = np.ones(len(Xg)), np.ones(len(Xb))
     kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
@@ -103,7 +105,7 @@ def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
     # A pending or pruned point repels candidates only in a small neighbourhood: a quarter of
     # the scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches
     # out of the good region; in batches of 10 that did worse than no liar at all.
-    lies = np.arange(len(bad), len(Xb))
+    lies = np.arange(len(Xb) - len(X_pending), len(Xb))
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
                          narrow_bandwidth=_LIAR_SCALE * lx.bandwidth, **kw)
 
