@@ -118,9 +118,11 @@ def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
         parts.append(space.snap(rng.random((n_explore - n_wide, len(space)))))
     C = np.vstack(parts)
     score = lx.log_pdf(C) - gx.log_pdf(C)
-    seen = _rows_in(C, X_seen)
-    if not seen.all():
-        score[seen] = -np.inf
+    continuous = space.kinds == "continuous"
+    if not np.all(np.any(~np.isnan(C[:, continuous]), axis=1)):  # repeats are possible
+        seen = _rows_in(C, X_seen)
+        if not seen.all():
+            score[seen] = -np.inf
     return C[int(np.argmax(score))]
 
 
