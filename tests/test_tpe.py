@@ -230,3 +230,54 @@ def test_tpe_beats_random_on_a_conditional_mixed_problem():
         rnd = tp.TPE(SPACE, seed=seed, n_startup_trials=10**9, startup="random")
         rnd_best.append(min(objective(t.params) for t in rnd.ask(60)))
     assert sum(a < b for a, b in zip(tpe_best, rnd_best, strict=True)) >= 6
+
+
+def test_startup_does_not_repeat_in_a_small_finite_space():
+    space = {"a": tp.Categorical(["x", "y", "z"]), "b": tp.Int(0, 1)}
+    for seed in range(5):
+        opt = tp.TPE(space, seed=seed)
+        assert len({(t.params["a"], t.params["b"]) for t in opt.ask(6)}) == 6
+
+
+def test_add_trial_records_pruned_and_failed_points():
+    opt = tp.TPE({"x": tp.Float(0, 1)}, seed=0)
+    t = opt.add_trial({"x": 0.3}, 2.0, state="pruned", intermediate={1: 3.0, 2: 2.0})
+    assert (t.state, t.value, t.intermediate) == ("pruned", 2.0, {1: 3.0, 2: 2.0})
+    assert opt.add_trial({"x": 0.4}, None, state="failed").state == "failed"
+    with pytest.raises(ValueError, match="state must be"):
+        opt.add_trial({"x": 0.5}, 1.0, state="running")
+
+
+def test_restoring_with_a_different_space_is_refused():
+    opt = tp.TPE({"x": tp.Float(0, 1), "c": 3}, seed=0)
+    run_state = opt.state_dict()
+    with pytest.raises(ValueError, match="differs from the one in the saved state"):
+        tp.TPE.from_state_dict(run_state, space={"x": tp.Float(0, 2), "c": 3})
+    assert len(tp.TPE.from_state_dict(run_state, space={"x": tp.Float(0, 1), "c": 4})) == 0
+
+
+def test_conditional_search_finds_the_better_branch():
+    """A branch with a better optimum is found even when another branch looks good early."""
+    space = {"lr": tp.Float(1e-4, 1e-1, log=True),
+             "model": tp.Categorical([{"type": "a", "k": tp.Int(4, 6, step=2)},
+                                      {"type": "b", "h": tp.Int(32, 512, log=True)},
+                                      {"type": "c", "w": tp.Float(0, 1)}])}
+
+    def loss(p):
+        m = p["model"]
+        base = (math.log10(p["lr"]) + 2) ** 2
+        if m["type"] == "a":
+            return base + 0.3 * (m["k"] - 6) ** 2
+        if m["type"] == "b":
+            return base + 1.0
+        return base + 0.5 + (m["w"] - 0.5) ** 2
+
+    late_a = []
+    for seed in range(5):
+        opt = tp.TPE(space, seed=seed)
+        for _ in range(60):
+            t = opt.ask()
+            opt.tell(t, loss(t.params))
+        assert opt.best.params["model"] == {"type": "a", "k": 6}
+        late_a.append(sum(t.params["model"]["type"] == "a" for t in opt.trials[30:]))
+    assert np.mean(late_a) > 15  # most late trials go to the best branch, not all of them

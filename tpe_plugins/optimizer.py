@@ -123,7 +123,13 @@ class TPE:
             self._sobol_used += 1
         else:
             u = self._rng.random(D)
-        return self.space.snap(u[None, :])[0]
+        row = self.space.snap(u[None, :])
+        X = self._X[: self._n]
+        for _ in range(32):  # in a small finite space, do not start with repeats
+            if not sampler.rows_in(row, X).any():
+                break
+            row = self.space.snap(self._rng.random((1, D)))
+        return row[0]
 
     def _append(self, row: np.ndarray, params: dict) -> Trial:
         if self._n == len(self._y):
@@ -192,10 +198,17 @@ class TPE:
         self.space.encode(params)
         self._queue.append(copy.deepcopy(params))
 
-    def add_trial(self, params: dict, value: float | None) -> Trial:
-        """Add a trial evaluated elsewhere, such as a known good configuration."""
+    def add_trial(self, params: dict, value: float | None, *, state: str = COMPLETE,
+                  intermediate: dict[int, float] | None = None) -> Trial:
+        """Add a trial evaluated elsewhere: complete (the default), pruned or failed."""
+        if state not in (COMPLETE, PRUNED, FAILED):
+            raise ValueError(f"state must be 'complete', 'pruned' or 'failed', got {state!r}")
         trial = self._append(self.space.encode(params), copy.deepcopy(params))
-        return self.tell(trial, value)
+        for step, v in (intermediate or {}).items():
+            self.report(trial, step, v)
+        if state == PRUNED:
+            return self.prune(trial, value)
+        return self.tell(trial, None if state == FAILED else value)
 
     # ------------------------------------------------------------------ views
     @property
@@ -273,6 +286,8 @@ class TPE:
             raise ValueError(f"not a tpe-plugins optimiser state (format {found!r}, "
                              f"expected {STATE_FORMAT!r})")
         try:
+            if space is not None:
+                _check_same_space(Space(space), Space(space_from_dict(state["space"])))
             opt = cls(space if space is not None else space_from_dict(state["space"]),
                       mode=state["mode"], seed=state["seed"],
                       n_startup_trials=state["n_startup_trials"], startup=state["startup"],
@@ -298,6 +313,17 @@ class TPE:
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"corrupt tpe-plugins optimiser state: {exc!r}") from exc
         return opt
+
+
+def _check_same_space(given: Space, saved: Space) -> None:
+    """The given space must encode like the saved one; constants may differ."""
+    def signature(space: Space) -> list:
+        return [(d.path, d.kind, d.n_choices, None if d.kind == "categorical"
+                 else d.param.to_dict()) for d in space.dims]
+
+    if signature(given) != signature(saved):
+        raise ValueError("the given space differs from the one in the saved state (parameters, "
+                         "bounds, steps or number of choices); restore with the original space")
 
 
 def _as_float(value: Any, what: str) -> float:

@@ -4,9 +4,10 @@ Each observation is one mixture component: a product of one kernel per dimension
 component that is broad in every dimension. Numeric kernels are Gaussians truncated to the unit
 interval; on a grid (integers, stepped floats) a kernel's mass is the integral over each grid
 cell, so all mass lies on valid values. Categorical kernels are Aitchison-Aitken: a fixed mass on
-the observed choice and the rest spread evenly. A dimension that is inactive, in the component
-or in the evaluated point, contributes a factor of 1, so conditional branches are modelled over
-the trials in which they exist.
+the observed choice and the rest spread evenly. A dimension inactive in the evaluated point
+contributes a factor of 1 (its marginal); one inactive in a component but active in the point
+contributes the uniform prior (density 1, a grid cell's width, 1/k for a choice), so that every
+branch of a conditional space is measured on the same scale.
 
 Log densities of many points under many components are matrix products, so evaluating hundreds
 of candidates against thousands of observations stays cheap.
@@ -107,17 +108,19 @@ class ParzenEstimator:
         hi = ndtr((dim.edges[1:, None] - mu) / s)
         total = ndtr((1 - mu) / s) - ndtr(-mu / s)
         mass = np.maximum(hi - lo, 1e-300) / total
-        return np.where(self.num_active[:, j], np.log(mass), 0.0)
+        # a component without this dimension gives the uniform prior's mass: its marginal
+        uniform = np.diff(dim.edges)[:, None]
+        return np.log(np.where(self.num_active[:, j], mass, uniform))
 
     def _categorical_log_prob(self, j: int, k: int) -> np.ndarray:
-        """(K, M) Aitchison-Aitken log probabilities; the prior is uniform, inactive gives 0."""
+        """(K, M) Aitchison-Aitken log probabilities; the prior and inactive components are
+        uniform, so a branch that the good group never took is not favoured over one it took."""
         obs = self.cat_obs[:, j]
         if k == 1:
             return np.zeros((1, len(obs)))
         hit, miss = np.log(self.categorical_mass), np.log((1 - self.categorical_mass) / (k - 1))
         table = np.where(np.arange(k)[:, None] == obs, hit, miss)
-        table[:, obs == -2] = -np.log(k)
-        table[:, obs == -1] = 0.0
+        table[:, (obs == -2) | (obs == -1)] = -np.log(k)  # prior, or inactive: uniform
         return table
 
     def _features(self, X: np.ndarray) -> np.ndarray:

@@ -120,13 +120,36 @@ def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
     score = lx.log_pdf(C) - gx.log_pdf(C)
     continuous = space.kinds == "continuous"
     if not np.all(np.any(~np.isnan(C[:, continuous]), axis=1)):  # repeats are possible
-        seen = _rows_in(C, X_seen)
+        seen = rows_in(C, X_seen)
         if not seen.all():
             score[seen] = -np.inf
+    if len(space.selectors):
+        score[~_sample_branch(C, space.selectors, lx, gx, rng)] = -np.inf
     return C[int(np.argmax(score))]
 
 
-def _rows_in(C: np.ndarray, X: np.ndarray) -> np.ndarray:
+def _sample_branch(C: np.ndarray, selectors: np.ndarray, lx: ParzenEstimator,
+                   gx: ParzenEstimator, rng: np.random.Generator) -> np.ndarray:
+    """Mask of the candidates on one branch, drawn with probability proportional to l/g.
+
+    The branch is scored by the marginal ratio over the selecting categoricals alone (an
+    inactive dimension's factor of 1 is exactly its marginal). Drawing it, rather than taking
+    the best, keeps every branch in play: an argmax over the joint ratio let the sharp numeric
+    kernels of the first good branch shut out branches that were not yet explored.
+    """
+    marginal = np.full(C.shape, np.nan)
+    marginal[:, selectors] = C[:, selectors]
+    branches, which = np.unique(np.nan_to_num(C[:, selectors], nan=-1.0), axis=0,
+                                return_inverse=True)
+    which = which.ravel()
+    first = np.array([np.flatnonzero(which == b)[0] for b in range(len(branches))])
+    log_ratio = lx.log_pdf(marginal[first]) - gx.log_pdf(marginal[first])
+    p = np.exp(log_ratio - log_ratio.max())
+    chosen = rng.choice(len(branches), p=p / p.sum())
+    return which == chosen
+
+
+def rows_in(C: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Which rows of C equal some row of X, bit for bit (inactive NaNs compare equal)."""
     if len(X) == 0:
         return np.zeros(len(C), dtype=bool)

@@ -114,6 +114,9 @@ class Space:
         if not self.dims:
             raise ValueError("the search space holds no parameter to tune (only constants)")
         self.kinds = np.array([d.kind for d in self.dims])
+        # categoricals whose choice decides which other parameters exist
+        self.selectors = np.array(sorted({c for d in self.dims for c, _ in d.conditions}),
+                                  dtype=int)
 
     def __len__(self) -> int:
         return len(self.dims)
