@@ -1,0 +1,427 @@
+"""TPECallback and tune_trainer: real Lightning training of a tiny model on CPU.
+
+Core mode (no Ray) runs in this process; Tune runs use the session's Ray (2 CPUs); the
+pytorch_lightning package and the missing-extra ImportError run in subprocesses, so that this
+process keeps to lightning.pytorch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pl = pytest.importorskip("lightning.pytorch")
+
+import tpe_plugins as tp  # noqa: E402
+from tpe_plugins.integrations.lightning import (  # noqa: E402
+    DEFAULT_PRUNER,
+    MissingMetricError,
+    TPECallback,
+    tune_checkpoint,
+    tune_trainer,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+       "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+QUIET = dict(enable_progress_bar=False, logger=False, enable_model_summary=False,
+             enable_checkpointing=False)
+GOOD_LR, BAD_LR = 0.1, 1e-4
+
+
+class Tiny(pl.LightningModule):
+    """Linear regression; a plain LightningModule that knows nothing of tuning."""
+
+    def __init__(self, lr: float, log_as: str = "val_loss"):
+        super().__init__()
+        self.lr, self.log_as = lr, log_as
+        self.net = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log(self.log_as, torch.nn.functional.mse_loss(self.net(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def loaders():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = x @ torch.tensor([[1.0], [2.0], [-1.0], [0.5]]) + 0.01 * torch.randn(64, 1, generator=g)
+    data = torch.utils.data.TensorDataset(x, y)
+    return (torch.utils.data.DataLoader(data, batch_size=16),
+            torch.utils.data.DataLoader(data, batch_size=32))
+
+
+def build(params: dict, epochs: int = 3):
+    torch.manual_seed(0)
+    return Tiny(params["lr"]), loaders(), {"max_epochs": epochs, **QUIET}
+
+
+SPACE = {"lr": tp.Float(1e-4, 0.3, log=True)}
+
+
+# ---------------------------------------------------------------------------------- core mode
+def test_core_mode_reports_every_epoch_and_completes_the_trial():
+    opt = tp.TPE(SPACE, seed=0)
+    trial = opt.ask()
+    model, (train, val), kwargs = build({"lr": GOOD_LR})
+    callback = TPECallback(opt, trial, monitor="val_loss")
+    assert isinstance(callback, pl.Callback) and isinstance(callback, TPECallback)
+    trainer = pl.Trainer(callbacks=[callback], num_sanity_val_steps=2, **kwargs)
+    trainer.fit(model, train, val)
+    done = opt.trial(trial.id)
+    # the sanity check reported nothing: one value per epoch, steps 1..3
+    assert sorted(done.intermediate) == [1, 2, 3]
+    assert done.state == "complete"
+    assert done.value == pytest.approx(float(trainer.callback_metrics["val_loss"]))
+    assert done.value == done.intermediate[3]
+    # trainer.validate() after fit is not a training epoch: nothing is reported to the
+    # (finished) trial, which would raise
+    trainer.validate(model, val, verbose=False)
+    assert opt.trial(trial.id).intermediate == done.intermediate
+
+
+def test_core_mode_max_mode_and_callback_metric_name():
+    opt = tp.TPE(SPACE, seed=0, mode="max")
+    trial = opt.ask()
+    model, (train, val), kwargs = build({"lr": GOOD_LR})
+    model.log_as = "neg_loss"
+    trainer = pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="neg_loss")], **kwargs)
+    trainer.fit(model, train, val)
+    assert opt.best.id == trial.id and opt.best.value == opt.trial(trial.id).intermediate[3]
+
+
+def test_standalone_pruning_stops_the_trainer_and_records_the_trial_as_pruned():
+    opt = tp.TPE(SPACE, seed=0, pruner=tp.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    for lr in (GOOD_LR, GOOD_LR * 0.9, BAD_LR):
+        opt.enqueue({"lr": lr})
+    epochs_run = []
+
+    def build_and_count(params):
+        model, data, kwargs = build(params, epochs=4)
+
+        class Count(pl.Callback):
+            def on_train_epoch_end(self, trainer, pl_module):
+                epochs_run.append((params["lr"], trainer.current_epoch))
+
+        return model, data, {**kwargs, "callbacks": [Count()]}
+
+    result = tune_trainer(build_and_count, optimizer=opt, monitor="val_loss", n_trials=3)
+    good, good2, bad = result.trials
+    assert good.state == good2.state == "complete" and len(good.intermediate) == 4
+    assert bad.state == "pruned"
+    assert list(bad.intermediate) == [1]  # judged after its first epoch
+    assert bad.value == bad.intermediate[1]  # pruned with its last value, not lost
+    assert [e for lr, e in epochs_run if lr == BAD_LR] == [0]  # the Trainer stopped
+    assert result.best_params == {"lr": GOOD_LR} and result.optimizer is opt
+
+
+def test_tune_trainer_default_pruner_and_result():
+    result = tune_trainer(build, SPACE, monitor="val_loss", n_trials=3, seed=1)
+    assert result.optimizer.pruner is DEFAULT_PRUNER
+    assert isinstance(DEFAULT_PRUNER, tp.MedianPruner)
+    assert len(result.trials) == 3 and all(t.state == "complete" for t in result.trials)
+    assert result.best_value == min(t.value for t in result.trials)
+
+
+def test_missing_monitor_key_names_it_and_records_the_trial_as_failed():
+    opt = tp.TPE(SPACE, seed=0)
+    trial = opt.ask()
+    model, (train, val), kwargs = build({"lr": GOOD_LR})
+    trainer = pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="val_los")], **kwargs)
+    with pytest.warns(RuntimeWarning, match="recorded as failed"):
+        with pytest.raises(MissingMetricError, match=r"\['val_los'\].*logged: \['val_loss'\]"):
+            trainer.fit(model, train, val)
+    assert opt.trial(trial.id).state == "failed"
+
+    # in a search, the failed trial is kept and the search goes on
+    with pytest.warns(RuntimeWarning, match="val_los"):
+        result = tune_trainer(build, SPACE, monitor="val_los", n_trials=2, seed=0)
+    assert [t.state for t in result.trials] == ["failed", "failed"]
+    assert result.best_params is None
+
+
+def test_a_crash_in_build_or_fit_is_a_failed_trial():
+    def build_or_crash(params):
+        if params["lr"] > 0.01:
+            raise RuntimeError("out of memory")
+        return build(params)
+
+    opt = tp.TPE(SPACE, seed=0)
+    opt.enqueue({"lr": 0.1})
+    opt.enqueue({"lr": 0.005})
+    with pytest.warns(RuntimeWarning, match="out of memory"):
+        result = tune_trainer(build_or_crash, optimizer=opt, monitor="val_loss", n_trials=2)
+    assert [t.state for t in result.trials] == ["failed", "complete"]
+
+
+def test_state_dict_round_trip_mid_search_continues_exactly():
+    whole = tune_trainer(build, SPACE, monitor="val_loss", n_trials=5, seed=3,
+                         n_startup_trials=2)
+    first = tune_trainer(build, SPACE, monitor="val_loss", n_trials=3, seed=3,
+                         n_startup_trials=2)
+    saved = json.loads(json.dumps(first.optimizer.state_dict()))
+    rest = tune_trainer(build, monitor="val_loss", n_trials=2,
+                        optimizer=tp.TPE.from_state_dict(saved))
+    assert isinstance(rest.optimizer.pruner, tp.MedianPruner)  # the pruner is in the state
+    assert [t.params for t in rest.trials] == [t.params for t in whole.trials]
+    assert rest.best_value == pytest.approx(whole.best_value)
+
+
+def test_callback_rejects_bad_arguments_and_finished_trials():
+    opt = tp.TPE(SPACE, seed=0)
+    trial = opt.ask()
+    with pytest.raises(TypeError, match="monitor="):
+        TPECallback(opt, trial)
+    with pytest.raises(TypeError, match="both"):
+        TPECallback(opt, monitor="val_loss")
+    with pytest.raises(ValueError, match="unknown trial id"):
+        TPECallback(opt, 7, monitor="val_loss")
+    opt.tell(trial, 1.0)
+    model, (train, val), kwargs = build({"lr": GOOD_LR})
+    trainer = pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="val_loss")], **kwargs)
+    with pytest.raises(ValueError, match="already complete"):
+        trainer.fit(model, train, val)
+
+
+def test_tune_mode_outside_tune_says_what_to_do():
+    model, (train, val), kwargs = build({"lr": GOOD_LR})
+    trainer = pl.Trainer(callbacks=[TPECallback(metrics={"loss": "val_loss"})], **kwargs)
+    with pytest.raises(RuntimeError, match="not running in a Tune trial"):
+        trainer.fit(model, train, val)
+
+
+def test_only_rank_zero_reports_and_every_rank_stops_together():
+    """A DDP rank other than zero: no report, no prune, but it follows rank zero's stop."""
+    opt = tp.TPE(SPACE, seed=0)
+    trial = opt.ask()
+    callback = TPECallback(opt, trial, monitor="val_loss")
+    decisions = []
+
+    def reduce_boolean_decision(decision, all=True):
+        decisions.append((decision, all))
+        return True  # rank zero decided to stop
+
+    trainer = SimpleNamespace(
+        sanity_checking=False, state=SimpleNamespace(fn="fit"), current_epoch=0,
+        callback_metrics={"val_loss": torch.tensor(1.0)}, is_global_zero=False,
+        strategy=SimpleNamespace(reduce_boolean_decision=reduce_boolean_decision),
+        should_stop=False)
+    callback.on_validation_end(trainer, None)
+    callback.on_fit_end(trainer, None)
+    assert decisions == [(False, False)]
+    assert trainer.should_stop is True
+    assert opt.trial(trial.id).intermediate == {} and opt.trial(trial.id).state == "pending"
+
+
+def test_callback_pickles():
+    import pickle
+
+    opt = tp.TPE(SPACE, seed=0)
+    callback = TPECallback(opt, opt.ask(), monitor="val_loss")
+    copy = pickle.loads(pickle.dumps(callback))
+    assert type(copy) is type(callback) and copy.monitor == "val_loss"
+
+
+# ---------------------------------------------------------------------------------- packages
+def run_script(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_pytorch_lightning_package_alone_and_mixed_in_one_program():
+    out = run_script("""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import torch
+        import pytorch_lightning as ptl
+        import tpe_plugins as tp
+        from tpe_plugins.integrations.lightning import TPECallback
+
+        def module(base):
+            class Tiny(base.LightningModule):
+                def __init__(self):
+                    super().__init__()
+                    self.net = torch.nn.Linear(2, 1)
+                def training_step(self, b, i):
+                    return self.net(b[0]).pow(2).mean()
+                def validation_step(self, b, i):
+                    self.log("val_loss", self.net(b[0]).pow(2).mean())
+                def configure_optimizers(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1)
+            return Tiny()
+
+        dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)),
+                                         batch_size=4)
+        kw = dict(max_epochs=2, enable_progress_bar=False, logger=False,
+                  enable_model_summary=False, enable_checkpointing=False)
+
+        def fit(base):
+            opt = tp.TPE({"x": tp.Float(0, 1)}, seed=0)
+            trial = opt.ask()
+            cb = TPECallback(opt, trial, monitor="val_loss")
+            base.Trainer(callbacks=[cb], **kw).fit(module(base), dl, dl)
+            assert opt.trial(trial.id).state == "complete", opt.trial(trial.id)
+            return cb
+
+        cb = fit(ptl)
+        assert "lightning.pytorch" not in sys.modules, "imported the other package"
+        assert isinstance(cb, ptl.Callback)
+        import lightning.pytorch as lp   # now both are in use: one callback fits either
+        assert isinstance(fit(lp), ptl.Callback) and isinstance(fit(ptl), lp.Callback)
+        print("OK")
+    """)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+
+
+def test_missing_lightning_raises_import_error_naming_the_extra():
+    out = run_script("""
+        import sys
+        sys.modules["lightning"] = sys.modules["pytorch_lightning"] = None
+        try:
+            import tpe_plugins.integrations.lightning
+        except ImportError as exc:
+            print(exc)
+    """)
+    assert 'pip install "tpe-plugins[lightning]"' in out.stdout, out.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------------- Ray Tune
+def tune_trainable(config: dict) -> None:
+    """A Tune function trainable: the usual Lightning loop plus TPECallback."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model, (train, val), kwargs = build(config, epochs=config["epochs"])
+    callbacks = [TPECallback(metrics={"loss": config.get("metric_key", "val_loss")})]
+    if config.get("fail_once_at"):
+        callbacks.append(FailOnce(config["fail_once_at"], config["marker"]))
+    trainer = pl.Trainer(callbacks=callbacks, **kwargs)
+    with tune_checkpoint() as path:
+        trainer.fit(model, train, val, ckpt_path=path)
+    trainer.validate(model, val, verbose=False)  # not reported
+
+
+class FailOnce(pl.Callback):
+    """Crash at the start of an epoch, the first time only (the marker file remembers)."""
+
+    def __init__(self, epoch: int, marker: str):
+        self.epoch, self.marker = epoch, marker
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch + 1 == self.epoch and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture(scope="module")
+def tune_modules(ray_session):
+    ray_session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from tpe_plugins.integrations.ray_tune import TPESearch
+
+    return SimpleNamespace(tune=tune, ASHAScheduler=ASHAScheduler, TPESearch=TPESearch)
+
+
+def tuner(m, tmp_path, param_space, num_samples, max_failures=0, **tune_config):
+    tune = m.tune
+    return tune.Tuner(
+        tune.with_resources(tune_trainable, {"cpu": 1}),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(metric="loss", mode="min", num_samples=num_samples,
+                                    max_concurrent_trials=2, reuse_actors=True, **tune_config),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name="run", verbose=0,
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute="loss", checkpoint_score_order="min"),
+            failure_config=tune.FailureConfig(max_failures=max_failures)))
+
+
+@pytest.fixture(scope="module")
+def asha_run(tune_modules, tmp_path_factory):
+    """Two good learning rates first, then bad ones that ASHA should stop after one epoch."""
+    m = tune_modules
+    points = [{"lr": GOOD_LR}, {"lr": GOOD_LR * 1.1}, {"lr": BAD_LR}, {"lr": BAD_LR * 1.1}]
+    searcher = m.TPESearch(seed=0, points_to_evaluate=points, n_startup_trials=4)
+    scheduler = m.ASHAScheduler(max_t=4, grace_period=1, reduction_factor=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = tuner(m, tmp_path_factory.mktemp("asha"),
+                     {"lr": m.tune.loguniform(1e-4, 0.3), "epochs": 4}, 5,
+                     search_alg=searcher, scheduler=scheduler).fit()
+    return grid, searcher
+
+
+def test_tune_reports_each_validation_epoch(asha_run):
+    grid, _ = asha_run
+    assert grid.num_errors == 0
+    for result in grid:
+        df = result.metrics_dataframe
+        n = len(df)
+        # one report per epoch: no sanity check, no trainer.validate()
+        assert list(df["training_iteration"]) == list(range(1, n + 1))
+        assert list(df["epoch"]) == list(range(1, n + 1))
+        assert df["loss"].notna().all()
+
+
+def test_tune_keeps_num_to_keep_lightning_checkpoints(asha_run):
+    grid, _ = asha_run
+    full = [r for r in grid if len(r.metrics_dataframe) == 4]
+    assert full
+    for result in grid:
+        kept = sorted(p for p in os.listdir(result.path) if p.startswith("checkpoint_"))
+        assert 1 <= len(kept) <= 2, kept
+    for result in full:
+        kept = sorted(p for p in os.listdir(result.path) if p.startswith("checkpoint_"))
+        assert len(kept) == 2
+        with result.checkpoint.as_directory() as folder:
+            state = torch.load(os.path.join(folder, "checkpoint.ckpt"), weights_only=False)
+        assert "state_dict" in state and state["epoch"] >= 1
+
+
+def test_asha_stops_bad_trials_early(asha_run):
+    grid, searcher = asha_run
+    by_lr = {r.config["lr"]: len(r.metrics_dataframe) for r in grid}
+    assert max(by_lr.values()) == 4
+    assert by_lr[BAD_LR] == by_lr[BAD_LR * 1.1] == 1
+    states = {t.params["lr"]: t.state for t in searcher.optimizer.trials}
+    assert states[BAD_LR] == "pruned"
+
+
+def test_tune_trial_resumes_from_its_checkpoint_after_a_crash(tune_modules, tmp_path):
+    marker = tmp_path / "crashed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = tuner(tune_modules, tmp_path, {"lr": GOOD_LR, "epochs": 4, "fail_once_at": 3,
+                                              "marker": str(marker)}, 1,
+                     max_failures=1).fit()
+    assert marker.exists()  # it did crash once
+    result = grid[0]
+    assert result.error is None
+    df = result.metrics_dataframe
+    # epochs 1-2, crash, then 3-4 from the checkpoint of epoch 2 (not from scratch)
+    assert list(df["epoch"]) == [1, 2, 3, 4]
+    assert list(df["training_iteration"]) == [1, 2, 3, 4]
+
+
+def test_tune_missing_metric_errors_the_trial_naming_the_key(tune_modules, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = tuner(tune_modules, tmp_path, {"lr": GOOD_LR, "epochs": 1,
+                                              "metric_key": "val_los"}, 1).fit()
+    assert grid.num_errors == 1
+    assert "val_los" in str(grid[0].error) and "MissingMetricError" in str(grid[0].error)
