@@ -295,7 +295,7 @@ def _svc_problem() -> Problem:
             {"name": "linear"},
         ]),
     }
-    return Problem("svc_digits", "ml", space, svc_digits_error, None, best_known=0.00946,
+    return Problem("svc_digits", "ml", space, svc_digits_error, None, best_known=0.00723,
                    description="SVC on load_digits, 3-fold CV error, conditional kernel")
 
 
@@ -309,7 +309,7 @@ def _hgb_problem() -> Problem:
         "max_features": tp.Float(0.2, 1.0, step=0.1),
     }
     return Problem("hgb_breast_cancer", "ml", space, hgb_breast_cancer_logloss, None,
-                   best_known=0.0804,
+                   best_known=0.0883,
                    description="HistGradientBoosting on load_breast_cancer, 3-fold CV log loss")
 
 
