@@ -3,7 +3,7 @@
 In the spirit of the DBN space of Bergstra et al. (2011): the number of layers chooses which
 per-layer parameters exist; the initialisation scheme chooses whether a scale exists; PCA
 brings its number of components and whitening; SGD brings a momentum. Up to 20 parameters are
-active at once (3 layers, SGD, PCA, a scaled initialisation), 22 exist in all.
+active at once (3 layers, SGD, PCA, a scaled initialisation), 30 exist in all.
 
 Every optimiser searches this same space:
 
