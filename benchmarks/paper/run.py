@@ -5,7 +5,7 @@ the same space (`space.py`), for each seed and data set (`data.py`); a trial tra
 PyTorch network on one CPU thread (`model.py`). For each run, the configuration with the lowest
 validation error is chosen and its test error reported, as in the paper's Table 2.
 
-    python benchmarks/paper/run.py                  # the full experiment (35-45 min on 2 cores)
+    python benchmarks/paper/run.py                  # the full experiment (15-35 min on 2 cores)
     python benchmarks/paper/run.py --quick          # a smoke run, under 3 minutes
     python benchmarks/paper/run.py --dataset convex --optimizers tpe_plugins,random --seeds 3
 
@@ -64,7 +64,8 @@ class Preset:
 
 
 PRESETS = {
-    "full": Preset(size="full", epochs=8, trials=40, seeds=5),  # 33 min measured on 2 busy cores
+    # full: 15 min measured on 2 idle cores, 33 min on 2 cores shared with other jobs
+    "full": Preset(size="full", epochs=8, trials=40, seeds=5),
     "quick": Preset(size="quick", epochs=3, trials=5, seeds=2),  # plumbing only: < N_STARTUP
 }
 
