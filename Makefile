@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-# A real tuning job end to end: TPESearch + ASHA + TPECallback on a U-Net (about 3-4 min, 2 cores)
+# A real tuning job end to end: TPESearch + ASHA + TPECallback on a U-Net (1-4 min on 2 cores)
 demo: install
 	$(BIN)/python examples/segmentation/tune_unet.py --out examples/segmentation/output
 	@echo "Pictures and metrics: examples/segmentation/output/ (segmentations.png, loss_curves.png, search.png, metrics.md)"

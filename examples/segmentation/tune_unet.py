@@ -238,7 +238,7 @@ def write_metrics(metrics: dict, out: Path) -> None:
 # ---------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--trials", type=int, default=10, help="trials per search")
+    p.add_argument("--trials", type=int, default=20, help="trials per search")
     p.add_argument("--epochs", type=int, default=8, help="most epochs of a trial (ASHA max_t)")
     p.add_argument("--image-size", type=int, default=32, help="pixels; a multiple of 8")
     p.add_argument("--n-images", type=int, default=500, help="70%% train, 15%% val, 15%% test")
