@@ -20,8 +20,6 @@ import datetime
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -47,6 +45,7 @@ from problems import (  # noqa: E402
     sample_uniform,
     suggest_optuna,
 )
+from report import core_revision, machine  # noqa: E402
 
 MAIN_OPTIMIZERS = ("tpe_plugins", "optuna_tpe", "hyperopt_tpe", "random")
 REFERENCE_OPTIMIZERS = ("optuna_gp",)
@@ -251,25 +250,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def machine() -> str:
-    gpu = "no GPU"
-    return (f"{os.cpu_count()}-core {platform.machine()}, Python "
-            f"{sys.version_info.major}.{sys.version_info.minor}, {gpu}")
-
-
-def core_revision() -> str:
-    """The git commit of the tpe_plugins core in use, marked when it has uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "tpe_plugins"], cwd=root,
-                               check=True, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + (" with uncommitted changes to tpe_plugins/" if dirty else "")
 
 
 def _fmt(x: float) -> str:

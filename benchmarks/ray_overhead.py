@@ -17,21 +17,23 @@ import argparse
 import logging
 import math
 import os
-import platform
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
 from ray.tune.search.hyperopt import HyperOptSearch  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+from report import machine  # noqa: E402
 
 from tpe_plugins.integrations.ray_tune import TPESearch  # noqa: E402
 
@@ -53,23 +55,13 @@ SEARCHERS = {
 }
 
 
+PACKAGES = ("ray", "optuna", "hyperopt")  # versions stated in the report
+
 def objective(c: dict) -> float:
     """A cheap, structured loss so that the model-based searchers have something to model."""
     act = {"relu": 0.0, "gelu": 0.05, "tanh": 0.2}[c["act"]]
     return ((math.log10(c["lr"]) + 3) ** 2 + (c["momentum"] - 0.9) ** 2 + c["dropout"]
             + abs(c["layers"] - 3) * 0.1 + abs(math.log2(c["width"]) - 7) * 0.1 + act)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("ray", "optuna", "hyperopt"))
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, {versions}")
 
 
 def measure(name: str, n_trials: int, seed: int) -> np.ndarray:
@@ -121,7 +113,7 @@ def main() -> None:
         "space for all (loguniform, uniform, quniform, randint, qrandint, choice), "
         f"seed {args.seed}, default settings of each searcher.",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine(PACKAGES)}.",
         "",
         f"Command: `python benchmarks/ray_overhead.py{' --quick' if args.quick else ''}`",
         "",

@@ -33,11 +33,9 @@ import json
 import logging
 import math
 import os
-import platform
 import tempfile
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -46,6 +44,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
@@ -53,6 +54,7 @@ from ray.tune.search import Searcher  # noqa: E402
 from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: E402
 from ray.tune.search.hyperopt import HyperOptSearch  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+from report import machine  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from tpe_plugins.integrations.ray_tune import TPESearch  # noqa: E402
@@ -68,6 +70,8 @@ _P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 37
 _ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 HARTMANN6_MIN = -3.32237
 
+
+PACKAGES = ("ray", "optuna", "hyperopt", "scikit-learn")  # versions stated in the report
 
 def hartmann6(config: dict) -> float:
     x = np.array([config[f"x{i}"] for i in range(6)])
@@ -166,19 +170,6 @@ def simulate(name: str, seed: int, n_trials: int, workers: int) -> list[float]:
 
 
 # ------------------------------------------------------------------------------ report
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    versions = ", ".join(f"{p} {metadata.version(p)}"
-                         for p in ("ray", "optuna", "hyperopt", "scikit-learn"))
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, {versions}")
-
-
 def summary(values: list[float]) -> str:
     a = np.asarray(values, dtype=float)
     se = a.std(ddof=1) / math.sqrt(len(a)) if len(a) > 1 else 0.0
@@ -205,7 +196,7 @@ def main() -> None:
     started = time.time()
     raw: dict = {"tune": {}, "concurrency": {}}
     lines = ["# Ray Tune search quality", "",
-             f"Machine: {machine()}.", "",
+             f"Machine: {machine(PACKAGES)}.", "",
              f"Command: `python benchmarks/ray_quality.py{' --quick' if args.quick else ''}`"
              f"{'' if args.part == 'all' else f' --part {args.part}'}; seeds {seeds}; "
              "every searcher with its default settings.", ""]

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -32,6 +30,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import core_revision, machine  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
 
@@ -166,24 +167,6 @@ def versions() -> str:
         except metadata.PackageNotFoundError:
             out.append(f"{name} not installed")
     return ", ".join(out)
-
-
-def machine() -> str:
-    return (f"{os.cpu_count()}-core {platform.machine()}, Python "
-            f"{sys.version_info.major}.{sys.version_info.minor}, no GPU")
-
-
-def core_revision() -> str:
-    """The git commit of the tpe_plugins core in use, marked when it has uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "tpe_plugins"], cwd=root,
-                               check=True, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + (" with uncommitted changes to tpe_plugins/" if dirty else "")
 
 
 def ms(seconds: float) -> str:
