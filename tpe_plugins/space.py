@@ -114,6 +114,8 @@ class Space:
         if not self.dims:
             raise ValueError("the search space holds no parameter to tune (only constants)")
         self.kinds = np.array([d.kind for d in self.dims])
+        self._non_continuous = np.flatnonzero(self.kinds != "continuous")
+        self._conditional = [d for d, dim in enumerate(self.dims) if dim.conditions]
         # categoricals whose choice decides which other parameters exist
         self.selectors = np.array(sorted({c for d in self.dims for c, _ in d.conditions}),
                                   dtype=int)
@@ -161,24 +163,21 @@ class Space:
     def active(self, X: np.ndarray) -> np.ndarray:
         """Boolean (n, D): which dimensions exist, given the categorical columns of X."""
         act = np.ones(X.shape, dtype=bool)
-        for d, dim in enumerate(self.dims):  # parents come before children
-            for parent, branch in dim.conditions:
+        for d in self._conditional:  # parents come before children
+            for parent, branch in self.dims[d].conditions:
                 act[:, d] &= act[:, parent] & (X[:, parent] == branch)
         return act
 
     def snap(self, U: np.ndarray) -> np.ndarray:
         """Map raw unit-cube samples onto valid encodings: grids, category indices, NaN inactive."""
-        X = np.array(U, dtype=float)
-        for d, dim in enumerate(self.dims):
-            col = np.clip(X[:, d], 0.0, 1.0)
+        X = np.clip(np.asarray(U, dtype=float), 0.0, 1.0)
+        for d in self._non_continuous:
+            dim = self.dims[d]
             if dim.kind == "categorical":
-                X[:, d] = np.minimum(np.floor(col * dim.n_choices), dim.n_choices - 1)
-            elif dim.kind == "discrete":
-                cell = np.clip(np.searchsorted(dim.edges, col, side="right") - 1, 0,
-                               len(dim.grid) - 1)
-                X[:, d] = dim.grid[cell]
+                X[:, d] = np.minimum(np.floor(X[:, d] * dim.n_choices), dim.n_choices - 1)
             else:
-                X[:, d] = col
+                cell = np.searchsorted(dim.edges, X[:, d], side="right") - 1
+                X[:, d] = dim.grid[np.clip(cell, 0, len(dim.grid) - 1)]
         X[~self.active(X)] = np.nan
         return X
 
