@@ -55,15 +55,15 @@ class MedianPruner(Pruner):
         self.n_warmup_steps = n_warmup_steps
 
     def should_prune(self, curve: Curve, others: Sequence[Curve]) -> bool:
-        finite = {s: v for s, v in curve.items() if math.isfinite(v)}
+        finite = _finite(curve)
         if not finite:
             return False
         step = max(finite)
         if step < self.n_warmup_steps:
             return False
         # each other trial's best value up to this step, as the trial would have stood then
-        peers = [min(v for s, v in c.items() if s <= step and math.isfinite(v))
-                 for c in others if any(s <= step and math.isfinite(v) for s, v in c.items())]
+        early = [[v for s, v in _finite(c).items() if s <= step] for c in others]
+        peers = [min(values) for values in early if values]
         if len(peers) < max(self.n_startup_trials, 1):
             return False
         return min(finite.values()) > float(np.median(peers))
@@ -82,7 +82,7 @@ class SuccessiveHalvingPruner(Pruner):
         self.min_early_stopping_rate = min_early_stopping_rate
 
     def should_prune(self, curve: Curve, others: Sequence[Curve]) -> bool:
-        finite = {s: v for s, v in curve.items() if math.isfinite(v)}
+        finite = _finite(curve)
         if not finite:
             return False
         step = max(finite)
@@ -101,7 +101,12 @@ class SuccessiveHalvingPruner(Pruner):
 
 def _value_at(curve: Curve, rung: int) -> float | None:
     """The last finite value reported at or before `rung`, if the curve reached it."""
-    steps = [s for s, v in curve.items() if math.isfinite(v)]
-    if not steps or max(steps) < rung:
+    finite = _finite(curve)
+    if not finite or max(finite) < rung:
         return None
-    return curve[max(s for s in steps if s <= rung)]
+    return finite[max(s for s in finite if s <= rung)]
+
+
+def _finite(curve: Curve) -> dict[int, float]:
+    """The curve without NaN or inf points, which say nothing about a trial's progress."""
+    return {s: v for s, v in curve.items() if math.isfinite(v)}

@@ -137,16 +137,14 @@ def _sample_branch(C: np.ndarray, selectors: np.ndarray, lx: ParzenEstimator,
     the best, keeps every branch in play: an argmax over the joint ratio let the sharp numeric
     kernels of the first good branch shut out branches that were not yet explored.
     """
-    marginal = np.full(C.shape, np.nan)
-    marginal[:, selectors] = C[:, selectors]
-    branches, which = np.unique(np.nan_to_num(C[:, selectors], nan=-1.0), axis=0,
-                                return_inverse=True)
-    which = which.ravel()
-    first = np.array([np.flatnonzero(which == b)[0] for b in range(len(branches))])
-    log_ratio = lx.log_pdf(marginal[first]) - gx.log_pdf(marginal[first])
+    _, first, which = np.unique(np.nan_to_num(C[:, selectors], nan=-1.0), axis=0,
+                                return_index=True, return_inverse=True)
+    marginal = np.full((len(first), C.shape[1]), np.nan)  # one row per branch
+    marginal[:, selectors] = C[np.ix_(first, selectors)]
+    log_ratio = lx.log_pdf(marginal) - gx.log_pdf(marginal)
     p = np.exp(log_ratio - log_ratio.max())
-    chosen = rng.choice(len(branches), p=p / p.sum())
-    return which == chosen
+    chosen = rng.choice(len(first), p=p / p.sum())
+    return which.ravel() == chosen
 
 
 def rows_in(C: np.ndarray, X: np.ndarray) -> np.ndarray:
