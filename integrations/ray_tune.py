@@ -25,7 +25,9 @@ How trial endings are recorded (the core keeps pruned trials in the bad group):
   metric. Tune does not say who ended a trial, so `TPESearch` infers it: a trainable that ends
   by itself has its final result passed to `on_trial_result` first, a scheduler's STOP does not
   pass it; such a trial counts as stopped early when it is also shorter (`training_iteration`)
-  than the longest trial seen and does not meet the run's `stop` dict;
+  than the longest trial seen and does not meet the run's `stop` dict. Known miss: with
+  concurrent trials, one stopped at a rung before any trial has gone further is recorded as
+  complete;
 - removed while pending or paused: pruned at its last reported metric if it reported one,
   otherwise failed (it carries no information).
 
