@@ -40,7 +40,6 @@ VARIANTS: dict[str, dict] = {
     "weights=recent": {"weights": "recent"},
     "prior_weight=0.5": {"prior_weight": 0.5},
     "prior_weight=2": {"prior_weight": 2.0},
-    "bandwidth=neighbor": {"bandwidth": "neighbor", "bandwidth_factor": 1.0},
     "bandwidth_factor=1": {"bandwidth_factor": 1.0},
     "bandwidth_factor=0.35": {"bandwidth_factor": 0.35},
     "min_bandwidth=0.05": {"min_bandwidth": 0.05},

@@ -19,3 +19,14 @@ def ray_session():
     ray.init(num_cpus=2, num_gpus=4, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+_SLOW_FILES = {"test_segmentation_example.py", "test_paper_quick.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything that starts Ray, trains end to end or runs a subprocess is `slow`, so that
+    `pytest -m "not slow"` is a fast inner loop; CI runs everything."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()) or item.path.name in _SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -242,6 +242,7 @@ def run_script(code: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_pytorch_lightning_package_alone_and_mixed_in_one_program():
     out = run_script("""
         import sys, warnings
@@ -398,8 +399,10 @@ def test_asha_stops_bad_trials_early(asha_run):
     by_lr = {r.config["lr"]: len(r.metrics_dataframe) for r in grid}
     assert max(by_lr.values()) == 4
     assert by_lr[BAD_LR] == by_lr[BAD_LR * 1.1] == 1
-    states = {t.params["lr"]: t.state for t in searcher.optimizer.trials}
-    assert states[BAD_LR] == "pruned"
+    # Tune does not say ASHA stopped them: complete, judged by the model at epoch 1
+    trials = {t.params["lr"]: t for t in searcher.optimizer.trials}
+    assert trials[BAD_LR].state == "complete" and max(trials[BAD_LR].intermediate) == 1
+    assert searcher.optimizer.best.params["lr"] in (GOOD_LR, GOOD_LR * 1.1)
 
 
 def test_tune_trial_resumes_from_its_checkpoint_after_a_crash(tune_modules, tmp_path):

@@ -20,11 +20,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
-from ray.tune.schedulers import ASHAScheduler  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
-from tpe_plugins.integrations.ray_tune import TPESearch, convert_search_space  # noqa: E402
+from tpe_plugins.integrations.ray_tune import (  # noqa: E402
+    TPESearch,
+    convert_search_space,
+    to_tune,
+)
 
 SCRIPTS = Path(__file__).parent / "ray_tune_scripts"
 # Ray workers cannot import this test module: ship its trainables by value.
@@ -228,8 +231,8 @@ def test_how_each_ending_is_recorded():
 
     start("natural", [3.0, 2.0, 1.0])  # a trainable that returns: last result seen before
     s.on_trial_complete("natural", {"loss": 1.0, "training_iteration": 3})
-    start("asha", [5.0])  # a scheduler's STOP: the final result never went to on_trial_result
-    s.on_trial_complete("asha", {"loss": 4.0, "training_iteration": 2})
+    start("stopped", [5.0])  # a STOP (scheduler or stopper): Tune does not say whose
+    s.on_trial_complete("stopped", {"loss": 4.0, "training_iteration": 2})
     start("error", [1.0])
     with pytest.warns(RuntimeWarning, match="errored"):
         s.on_trial_complete("error", None, error=True)
@@ -252,7 +255,8 @@ def test_how_each_ending_is_recorded():
 
     got = {tid: s.optimizer.trial(i) for tid, i in core.items()}
     assert (got["natural"].state, got["natural"].value) == ("complete", 1.0)
-    assert (got["asha"].state, got["asha"].value) == ("pruned", 4.0)
+    assert (got["stopped"].state, got["stopped"].value) == ("complete", 4.0)
+    assert got["stopped"].intermediate == {1: 5.0, 2: 4.0}  # judged at step 2 by the model
     assert (got["paused"].state, got["paused"].value) == ("pruned", 6.0)
     for tid in ("error", "nan", "nometric", "pending"):
         assert got[tid].state == "failed", tid
@@ -365,9 +369,10 @@ def quadratic(config):
 
 
 def test_tune_run_with_every_kind_of_entry(ray_session, tmp_path):
-    config = {**CONDITIONAL, "wd": tp.Float(1e-5, 1e-2, log=True), "bs": tune.qrandint(16, 64, 16),
-              "optim": tune.choice([{"name": "sgd", "momentum": tp.Float(0.0, 0.99)},
-                                    {"name": "adam"}]),
+    config = {**CONDITIONAL, "wd": to_tune(tp.Float(1e-5, 1e-2, log=True)),
+              "bs": tune.qrandint(16, 64, 16),
+              "optim": to_tune(tp.Categorical([{"name": "sgd", "momentum": tp.Float(0.0, 0.99)},
+                                               {"name": "adam"}])),
               "derived": tune.sample_from(lambda c: c["lr"] * 10), "tag": "exp",
               "nested": {"drop": tune.quniform(0.0, 0.5, 0.1), "layers": [tune.randint(1, 3), 8]}}
     searcher = TPESearch(seed=0)
@@ -427,30 +432,6 @@ def test_a_faulty_trial_is_recorded_as_failed_and_the_run_goes_on(ray_session, t
     assert all(t.state == "failed" for t in trials if t.params["fault"] == fault)
     assert all(t.state == "complete" for t in trials if t.params["fault"] == "ok")
     assert searcher.optimizer.best.params["fault"] == "ok"
-
-
-def sleepy_curve(config):
-    for step in range(1, 10):
-        tune.report({"loss": config["x"] + 1.0 / step})
-
-
-def test_trials_stopped_by_asha_are_pruned_with_their_last_value(ray_session, tmp_path):
-    # One trial at a time: the first trial sets the longest length before any stop. With
-    # concurrent trials, one stopped at a rung before any other trial has gone further is
-    # indistinguishable from a natural end and is recorded complete (module docstring).
-    searcher = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
-    analysis = tune.run(sleepy_curve, search_alg=searcher, metric="loss", mode="min",
-                        num_samples=10, max_concurrent_trials=1, reuse_actors=True,
-                        scheduler=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
-                        storage_path=str(tmp_path), verbose=0)
-    final = {t.last_result["loss"]: t.last_result["training_iteration"] for t in analysis.trials}
-    opt = searcher.optimizer
-    for t in opt.trials:
-        assert t.state in ("complete", "pruned")
-        assert max(t.intermediate) == final[t.value]  # valued at the step it stopped
-        assert (t.state == "complete") == (final[t.value] == 9)
-    assert any(t.state == "pruned" for t in opt.trials)
-    assert any(t.state == "complete" for t in opt.trials)
 
 
 def which_gpu(config):
@@ -514,20 +495,40 @@ def test_a_finite_space_ends_the_run_cleanly_before_num_samples(ray_session, tmp
     assert len(analysis.trials) < 30  # FINISHED once all 6 were tried
 
 
-def test_tuner_with_tp_types_in_param_space_and_mode_max(ray_session, tmp_path):
+def test_tuner_with_tp_types_and_mode_max(ray_session, tmp_path, caplog):
     def accuracy(config):
         return {"acc": -(config["x"] - 0.7) ** 2 - 0.01 * config["n"]}
 
-    searcher = TPESearch(seed=0)
-    tuner = tune.Tuner(accuracy, param_space={"x": tp.Float(0, 1), "n": tp.Int(1, 4)},
-                       tune_config=tune.TuneConfig(search_alg=searcher, metric="acc",
-                                                   mode="max", num_samples=24,
-                                                   max_concurrent_trials=2, reuse_actors=True),
-                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
-    best = tuner.fit().get_best_result()
-    assert abs(best.config["x"] - 0.7) < 0.15 and best.config["n"] in (1, 2)
-    assert isinstance(best.config["n"], int)
-    assert searcher.optimizer.best.value == pytest.approx(best.metrics["acc"])
+    space = {"x": tp.Float(0, 1), "n": tp.Int(1, 4)}
+    for searcher, param_space in ((TPESearch(space, metric="acc", mode="max", seed=0), None),
+                                  (TPESearch(seed=0), to_tune(space))):  # or through to_tune
+        tuner = tune.Tuner(accuracy, param_space=param_space,
+                           tune_config=tune.TuneConfig(search_alg=searcher, metric="acc",
+                                                       mode="max", num_samples=24,
+                                                       max_concurrent_trials=2,
+                                                       reuse_actors=True),
+                           run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+        best = tuner.fit().get_best_result()
+        assert abs(best.config["x"] - 0.7) < 0.15 and best.config["n"] in (1, 2)
+        assert isinstance(best.config["n"], int)
+        assert searcher.optimizer.best.value == pytest.approx(best.metrics["acc"])
+    # Tune hides other objects from searchers: a tp type left in param_space is named
+    hidden = TPESearch(seed=0)
+    with caplog.at_level("WARNING"):
+        hidden.set_search_properties("acc", "max", {"x": ("__ref_ph", "ab12"),
+                                                    "y": tune.uniform(0, 1)})
+    assert "objects at x" in caplog.text and "to_tune" in caplog.text
+
+
+def test_to_tune_keeps_exactly_the_values_of_each_type():
+    cases = [tp.Float(0.5, 2.0), tp.Float(1e-3, 1.0, log=True), tp.Float(0.0, 1.0, step=0.25),
+             tp.Int(-3, 4), tp.Int(2, 64, log=True), tp.Int(0, 12, step=3),
+             tp.Categorical(["a", 1, None])]
+    for p in cases:
+        back = convert_search_space({"p": to_tune(p)})["p"]
+        assert back == p, (p, back)
+    with pytest.raises(ValueError, match="multiple of step"):
+        to_tune(tp.Int(1, 10, step=3))
 
 
 def test_tuner_restore_with_a_foreign_searcher_checkpoint_fails_clearly(ray_session, tmp_path):
@@ -584,6 +585,7 @@ def test_restore_catches_up_with_trials_tune_finished_after_the_searcher_saved(r
 
 
 # ------------------------------------------------------------------------------ subprocesses
+@pytest.mark.slow
 def test_driver_killed_then_restored_loses_no_observation(tmp_path):
     script = SCRIPTS / "killable_tuner.py"
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "run"], env=ENV,
@@ -629,6 +631,7 @@ def test_driver_killed_then_restored_loses_no_observation(tmp_path):
     assert len(after["states"]) == summary["num_samples"]  # no trial was asked twice
 
 
+@pytest.mark.slow
 def test_multi_node_cluster_places_trials_on_every_node(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPTS / "cluster_run.py"), str(tmp_path)],
                          env=ENV, capture_output=True, text=True, timeout=240)

@@ -10,17 +10,32 @@ import copy
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
 from scipy.stats import qmc
 
 from tpe_plugins import sampler
+from tpe_plugins.budgets import FULL, budget_order
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.space import Space, space_from_dict
 
-PENDING, COMPLETE, FAILED, PRUNED = "pending", "complete", "failed", "pruned"
-_STATES = (PENDING, COMPLETE, FAILED, PRUNED)
+
+class TrialState(str, Enum):
+    """Where a trial stands. A str, so `trial.state == "complete"` and JSON keep working."""
+
+    PENDING = "pending"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    PRUNED = "pruned"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PENDING, COMPLETE, FAILED, PRUNED = TrialState
+_STATES = tuple(TrialState)
 _CODE = {s: i for i, s in enumerate(_STATES)}
 STATE_FORMAT = "tpe-plugins/state/1"
 
@@ -31,7 +46,7 @@ class Trial:
 
     id: int
     params: dict
-    state: str = PENDING
+    state: TrialState = PENDING
     value: float | None = None
     intermediate: dict = field(default_factory=dict)
 
@@ -78,10 +93,12 @@ class TPE:
         self._X = np.full((16, D), np.nan)  # encoded params, grown by doubling
         self._y = np.full(16, np.nan)  # values in minimisation sign
         self._state = np.zeros(16, dtype=np.int8)
+        self._budget = np.full(16, -1, dtype=np.int64)  # last reported step, -1 for none
         self._n = 0
         self._params: list[dict] = []
         self._intermediate: dict[int, dict[int, float]] = {}
         self._queue: list[dict] = []
+        self._split_cache: tuple = (None, None)  # (finished ids, their order from best)
 
     # ------------------------------------------------------------------ ask
     def ask(self, n: int | None = None) -> Trial | list[Trial]:
@@ -104,13 +121,35 @@ class TPE:
     def _suggest_row(self) -> np.ndarray:
         codes = self._state[: self._n]
         n_live = int(np.sum(codes != _CODE[FAILED]))
-        done = np.flatnonzero(codes == _CODE[COMPLETE])
-        if n_live < self.n_startup_trials or len(done) < 2:
+        # A pruned trial is judged at the step it reached; one without a curve, or without a
+        # value, has no such step and stays in the bad group.
+        pruned = codes == _CODE[PRUNED]
+        judged = pruned & (self._budget[: self._n] >= 0) & ~np.isnan(self._y[: self._n])
+        finished = np.flatnonzero((codes == _CODE[COMPLETE]) | judged)
+        if n_live < self.n_startup_trials or len(finished) < 2:
             return self._startup_row()
+        ranked = finished[self._finished_order(finished)]
+        k = sampler.n_good(len(ranked), self.settings.gamma)
+        good = ranked[:k]
+        bad = np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
         X = self._X[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
-        return sampler.suggest(self.space, X[done], self._y[done], done,
-                               X[codes == _CODE[PRUNED]], pending, X, self.settings, self._rng)
+        return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
+                               self.settings, self._rng)
+
+    def _finished_order(self, finished: np.ndarray) -> np.ndarray:
+        """Best-first order of the finished trials, judged at the budgets they reached.
+
+        Cached until a trial finishes, so a batch of asks ranks the history once.
+        """
+        key, order = self._split_cache
+        if key is not None and np.array_equal(key, finished):
+            return order
+        budgets = self._budget[finished]
+        order = budget_order(self._y[finished], np.where(budgets < 0, FULL, budgets),
+                             lambda j: self._intermediate[int(finished[j])], self._sign)
+        self._split_cache = (finished, order)
+        return order
 
     def _startup_row(self) -> np.ndarray:
         D = len(self.space)
@@ -137,6 +176,7 @@ class TPE:
             self._X = np.vstack([self._X, np.full_like(self._X, np.nan)])
             self._y = np.concatenate([self._y, np.full(grow, np.nan)])
             self._state = np.concatenate([self._state, np.zeros(grow, dtype=np.int8)])
+            self._budget = np.concatenate([self._budget, np.full(grow, -1, dtype=np.int64)])
         i = self._n
         self._X[i] = row
         self._state[i] = _CODE[PENDING]
@@ -168,6 +208,7 @@ class TPE:
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
             raise TypeError(f"step must be an int, got {step!r}")
         self._intermediate[i][int(step)] = _as_float(value, f"intermediate value of trial {i}")
+        self._budget[i] = max(self._budget[i], int(step))
 
     def should_prune(self, trial: Trial | int) -> bool:
         """Whether the pruner says this pending trial cannot beat the good ones."""
@@ -286,8 +327,10 @@ class TPE:
             raise ValueError(f"not a tpe-plugins optimiser state (format {found!r}, "
                              f"expected {STATE_FORMAT!r})")
         try:
-            if space is not None:
-                _check_same_space(Space(space), Space(space_from_dict(state["space"])))
+            if space is not None and Space(space) != Space.from_dict(state["space"]):
+                raise ValueError("the given space differs from the one in the saved state "
+                                 "(parameters, bounds, steps or choices); restore with the "
+                                 "original space")
             opt = cls(space if space is not None else space_from_dict(state["space"]),
                       mode=state["mode"], seed=state["seed"],
                       n_startup_trials=state["n_startup_trials"], startup=state["startup"],
@@ -309,21 +352,11 @@ class TPE:
                 opt._state[i] = _CODE[state["state"][i]]
                 opt._y[i] = np.nan if state["y"][i] is None else float(state["y"][i])
                 opt._intermediate[i] = {int(s): float(v) for s, v in state["intermediate"][i]}
+                opt._budget[i] = max(opt._intermediate[i], default=-1)
             opt._queue = copy.deepcopy(state["queue"])
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"corrupt tpe-plugins optimiser state: {exc!r}") from exc
         return opt
-
-
-def _check_same_space(given: Space, saved: Space) -> None:
-    """The given space must encode like the saved one; constants may differ."""
-    def signature(space: Space) -> list:
-        return [(d.path, d.kind, d.n_choices, None if d.kind == "categorical"
-                 else d.param.to_dict()) for d in space.dims]
-
-    if signature(given) != signature(saved):
-        raise ValueError("the given space differs from the one in the saved state (parameters, "
-                         "bounds, steps or number of choices); restore with the original space")
 
 
 def _as_float(value: Any, what: str) -> float:

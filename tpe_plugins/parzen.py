@@ -35,7 +35,6 @@ class ParzenEstimator:
     def __init__(self, space: Space, X: np.ndarray, weights: np.ndarray, *,
                  prior_weight: float = 1.0, min_bandwidth: float = 0.02,
                  bandwidth_factor: float = 1.0, categorical_mass: float = 0.8,
-                 bandwidth: str = "scott",
                  narrow_rows: np.ndarray | None = None, narrow_bandwidth: np.ndarray | None = None):
         self.space = space
         m, D = X.shape
@@ -55,15 +54,10 @@ class ParzenEstimator:
         self.mu = np.vstack([np.where(act, Xn, 0.0), np.full(len(self.num), 0.5)])
         self.num_active = np.vstack([act, np.ones(len(self.num), dtype=bool)])
         floor = np.array([_floor(space.dims[d], min_bandwidth) for d in self.num])
-        if bandwidth == "neighbor":
-            floor = np.maximum(floor, 1.0 / min(100, m + 1))
-            sigma = np.clip(bandwidth_factor * _neighbor_gaps(Xn), floor, 1.0)
-            self.bandwidth = np.median(sigma, axis=0) if m else np.ones(len(self.num))
-        else:
-            bw = _bandwidths(Xn, act, np.asarray(weights, float), prior_weight, bandwidth_factor)
-            self.bandwidth = np.clip(bw, floor, 1.0)
-            sigma = np.repeat(self.bandwidth[None, :], m, axis=0)
-        if narrow_rows is not None:  # e.g. pending trials: as sharp as the good group's kernels
+        bw = _bandwidths(Xn, act, np.asarray(weights, float), prior_weight, bandwidth_factor)
+        self.bandwidth = np.clip(bw, floor, 1.0)
+        sigma = np.repeat(self.bandwidth[None, :], m, axis=0)
+        if narrow_rows is not None:  # pending trials: no wider than the caller's narrow width
             sigma[narrow_rows] = np.minimum(sigma[narrow_rows], narrow_bandwidth)
         self.sigma = np.vstack([sigma, np.ones(len(self.num))])
 
@@ -208,23 +202,6 @@ def _bandwidths(Xn: np.ndarray, act: np.ndarray, w: np.ndarray, prior_weight: fl
     spread = np.sqrt((ss + prior_weight * _UNIFORM_STD**2) / (n + prior_weight))
     count = act.sum(axis=0) + 1
     return factor * spread * count ** (-1.0 / (Xn.shape[1] + 4))
-
-
-def _neighbor_gaps(Xn: np.ndarray) -> np.ndarray:
-    """Per point and dimension: the larger gap to its sorted neighbours, the bounds included.
-
-    Points in a dense cluster get sharp kernels and isolated ones broad kernels, so a good
-    group spread over several basins stays sharp in each basin.
-    """
-    m, D = Xn.shape
-    out = np.ones((m, D))
-    for j in range(D):
-        rows = np.flatnonzero(~np.isnan(Xn[:, j]))
-        order = rows[np.argsort(Xn[rows, j], kind="stable")]
-        s = np.concatenate([[0.0], Xn[order, j], [1.0]])
-        gaps = np.diff(s)
-        out[order, j] = np.maximum(gaps[:-1], gaps[1:])
-    return out
 
 
 def _floor(dim, min_bandwidth: float) -> float:

@@ -31,26 +31,46 @@ class Settings:
     categorical_mass: float = 0.8
     weights: str = "uniform"
     explore_fraction: float = 0.1
-    bandwidth: str = "scott"
 
     def validate(self) -> None:
-        if isinstance(self.gamma, str) and self.gamma not in ("sqrt", "linear"):
-            raise ValueError(f"gamma: unknown rule {self.gamma!r}; use 'sqrt', 'linear', "
-                             "a fraction in (0, 1) or a function n -> n_good")
-        if isinstance(self.gamma, float) and not 0 < self.gamma < 1:
-            raise ValueError(f"gamma: a fraction must lie in (0, 1), got {self.gamma}")
-        if self.n_candidates < 1:
-            raise ValueError(f"n_candidates must be at least 1, got {self.n_candidates}")
-        if self.prior_weight <= 0:
-            raise ValueError(f"prior_weight must be positive, got {self.prior_weight}")
-        if not 0 < self.min_bandwidth <= 1:
-            raise ValueError(f"min_bandwidth must lie in (0, 1], got {self.min_bandwidth}")
-        if not 0 < self.categorical_mass < 1:
-            raise ValueError(f"categorical_mass must lie in (0, 1), got {self.categorical_mass}")
+        """Refuse settings that would fail later or silently mean something else."""
+        g = self.gamma
+        if isinstance(g, str):
+            if g not in ("sqrt", "linear"):
+                raise ValueError(f"gamma: unknown rule {g!r}; use 'sqrt', 'linear', "
+                                 "a fraction in (0, 1) or a function n -> n_good")
+        elif callable(g):
+            pass
+        elif isinstance(g, float):
+            if not 0 < g < 1:
+                raise ValueError(f"gamma: a fraction must lie in (0, 1), got {g}")
+        else:
+            raise TypeError(f"gamma must be 'sqrt', 'linear', a float fraction in (0, 1) or a "
+                            f"function n -> n_good, got {g!r} (for 10%, write gamma=0.1)")
+        _check_number("n_candidates", self.n_candidates, integer=True, low=1)
+        _check_number("prior_weight", self.prior_weight, low=0, open_low=True)
+        _check_number("min_bandwidth", self.min_bandwidth, low=0, open_low=True, high=1)
+        _check_number("bandwidth_factor", self.bandwidth_factor, low=0, open_low=True)
+        _check_number("categorical_mass", self.categorical_mass, low=0, open_low=True, high=1,
+                      open_high=True)
+        _check_number("explore_fraction", self.explore_fraction, low=0, high=1, open_high=True)
         if self.weights not in ("uniform", "recent"):
             raise ValueError(f"weights: use 'uniform' or 'recent', got {self.weights!r}")
-        if not 0 <= self.explore_fraction < 1:
-            raise ValueError(f"explore_fraction must lie in [0, 1), got {self.explore_fraction}")
+
+
+def _check_number(name: str, value: object, *, integer: bool = False, low: float | None = None,
+                  high: float | None = None, open_low: bool = False,
+                  open_high: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite {'int' if integer else 'number'}, "
+                        f"got {value!r}")
+    too_low = low is not None and (value <= low if open_low else value < low)
+    too_high = high is not None and (value >= high if open_high else value > high)
+    if too_low or too_high:
+        lo = "-inf" if low is None else f"{'(' if open_low else '['}{low}"
+        hi = "inf" if high is None else f"{high}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must lie in {lo}, {hi}, got {value}")
 
 
 def n_good(n: int, gamma: Gamma) -> int:
@@ -78,33 +98,30 @@ def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
     return w
 
 
-def suggest(space: Space, X: np.ndarray, y: np.ndarray, order: np.ndarray,
-            X_pruned: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
+def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.ndarray,
+            age_bad: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
             settings: Settings, rng: np.random.Generator) -> np.ndarray:
     """One encoded point from TPE.
 
-    X, y: finished trials (minimisation), `order` their creation index. X_pruned: trials
-    stopped early, which count as bad. X_pending: running trials, the constant liar's lies.
+    X_good, X_bad: the split of the finished trials (see `budgets.budget_order`), with their
+    creation indices as ages. X_pending: running trials, the constant liar's lies.
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
     candidate exists.
     """
-    k = n_good(len(y), settings.gamma)
-    rank = np.argsort(y, kind="stable")
-    good, bad = rank[:k], rank[k:]
-    Xg, Xb = X[good], np.vstack([X[bad], X_pruned, X_pending])
+    Xg, Xb = X_good, np.vstack([X_bad, X_pending])
     if settings.weights == "recent":
-        wg = age_weights(order[good])
-        newest = np.full(len(X_pruned) + len(X_pending), order.max() + 1)
-        wb = age_weights(np.concatenate([order[bad], newest]))
+        wg = age_weights(age_good)
+        newest = np.full(len(X_pending), max(age_good.max(), age_bad.max(initial=0)) + 1)
+        wb = age_weights(np.concatenate([age_bad, newest]))
     else:
         wg, wb = np.ones(len(Xg)), np.ones(len(Xb))
     kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
               bandwidth_factor=settings.bandwidth_factor,
-              categorical_mass=settings.categorical_mass, bandwidth=settings.bandwidth)
+              categorical_mass=settings.categorical_mass)
     lx = ParzenEstimator(space, Xg, wg, **kw)
-    # A pending or pruned point repels candidates only in a small neighbourhood: a quarter of
-    # the scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches
-    # out of the good region; in batches of 10 that did worse than no liar at all.
+    # A pending point (a lie) repels candidates only in a small neighbourhood: a quarter of the
+    # scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches out
+    # of the good region; in batches of 10 that did worse than no liar at all.
     lies = np.arange(len(Xb) - len(X_pending), len(Xb))
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
                          narrow_bandwidth=_LIAR_SCALE * lx.bandwidth, **kw)

@@ -247,8 +247,36 @@ class Space:
         else:
             row[node.dim] = _to_unit(p, x)
 
+    def validate(self, params: Any) -> None:
+        """Raise a ValueError or TypeError naming the path if `params` is not a point here."""
+        self.encode(params)
+
     def to_dict(self) -> Any:
+        """A JSON-ready description; `Space.from_dict` reads it back."""
         return space_to_dict(self.spec)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Space:
+        return cls(space_from_dict(data))
+
+    def signature(self) -> list:
+        """What decides the encoding: each parameter's path, kind, bounds and step, and each
+        choice's plain values (sub-space branches by position). Constants do not count."""
+        def entry(d: Dim) -> tuple:
+            if d.kind == "categorical":
+                labels = tuple("<branch>" if isinstance(c, dict) else repr(c)
+                               for c in d.param.choices)
+                return d.path, d.kind, labels
+            return d.path, d.kind, tuple(sorted(d.param.to_dict().items()))
+        return [entry(d) for d in self.dims]
+
+    def __eq__(self, other: object) -> bool:
+        """Two spaces are equal when they encode points the same way (see `signature`)."""
+        if not isinstance(other, Space):
+            return NotImplemented
+        return self.signature() == other.signature()
+
+    __hash__ = None  # mutable-looking: equal spaces need not share a hash
 
 
 def _match_choice(choices: tuple, value: Any, name: str) -> int:

@@ -1,0 +1,492 @@
+"""`TPESearch`: the Ray Tune `Searcher` lifecycle around the core optimiser.
+
+How trial endings are recorded. Tune does not tell a searcher who ended a trial (the trainable
+itself, the run's stopper, or a scheduler such as ASHA), so TPESearch does not guess:
+
+- any end with a usable final metric: complete, with the whole learning curve reported on the
+  way (steps are `training_iteration`). The model judges every trial at the step it reached
+  (see `tpe_plugins.budgets`), so a trial ASHA stopped at a rung counts by its value there
+  against every other trial's value at that rung, and a trial ended early by a Stopper with a
+  good value counts as good;
+- error (exception, dead worker), NaN/inf, or a final result without the metric: failed, with a
+  warning; failed trials do not enter the model;
+- removed while pending or paused (HyperBand): pruned at its last reported value, or failed if
+  it never reported one (it carries no information, and it may be suggested again).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import warnings
+from collections import Counter, defaultdict
+from typing import Any
+
+from ray.tune.search import UNDEFINED_SEARCH_SPACE, Searcher
+from ray.tune.utils.util import unflatten_dict
+
+import tpe_plugins as tp
+
+from . import checkpoint, experiment
+from . import space as sp
+
+logger = logging.getLogger(__name__)
+
+_ITERATION = "training_iteration"
+_FINITE_LIMIT = 10**6  # spaces with more configurations are treated as infinite
+
+
+def _metric_value(result: dict | None, metric: str) -> tuple[float | None, str]:
+    """The finite metric of a result, or None and the reason it is unusable."""
+    if not result or metric not in result:
+        return None, f"the result has no metric {metric!r}"
+    value = sp.plain(result[metric])
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None, f"metric {metric!r} is {value!r}, not a number"
+    value = float(value)
+    if not math.isfinite(value):
+        return None, f"metric {metric!r} is {value}"
+    return value, ""
+
+
+class TPESearch(Searcher):
+    """Ray Tune searcher backed by the tpe_plugins TPE.
+
+    space: Tune domains and/or tpe_plugins types; or None to take Tune's `config`/`param_space`
+    (there, use Tune domains: Tune hides other objects from searchers; see `to_tune`).
+    metric, mode: the objective; or None to take them from tune.run / TuneConfig.
+    points_to_evaluate: configs (nested dicts, or flat "a/b" keys) to run first.
+    evaluated_rewards: metric values already known for points_to_evaluate (then not rerun).
+    seed, **tpe_settings: passed to `tp.TPE` (n_startup_trials, gamma, constant_liar, ...).
+    """
+
+    def __init__(self, space: dict | None = None, metric: str | None = None,
+                 mode: str | None = None, points_to_evaluate: list[dict] | None = None,
+                 evaluated_rewards: list[float] | None = None, seed: int | None = None,
+                 **tpe_settings: Any):
+        if metric is not None and not isinstance(metric, str):
+            raise TypeError(f"TPESearch optimises one metric; got metric={metric!r}")
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        super().__init__(metric=metric, mode=mode)
+        points = sp.plain(list(points_to_evaluate or []))
+        rewards = None if evaluated_rewards is None else sp.plain(list(evaluated_rewards))
+        if rewards is not None and len(rewards) != len(points):
+            raise ValueError(f"evaluated_rewards has {len(rewards)} values but "
+                             f"points_to_evaluate {len(points)} points")
+        self._seed = sp.plain(seed)
+        self._tpe_settings = tpe_settings
+        tp.TPE({"x": tp.Float(0, 1)}, seed=self._seed, **tpe_settings)  # bad settings fail now
+        self._points, self._rewards = points, rewards
+        self._space: sp._Node | None = None
+        self._core: tp.Space | None = None
+        self._opt: tp.TPE | None = None
+        self._queue: list = []  # core params of points still to run
+        self._live: dict[str, int] = {}  # Tune trial id -> core trial id, while running
+        self._ids: dict[str, int] = {}  # every Tune trial id this searcher recorded
+        self._last: dict[str, list] = {}  # Tune trial id -> [step, value] last reported
+        self._paused: set[str] = set()
+        self._warned: set[str] = set()
+        self._seen: Counter = Counter()
+        self._n_configs = math.inf
+        self._space_from_checkpoint = False
+        self._restore_error: str | None = None
+        if space:
+            sp.refuse_functions(space, ())
+            node = sp.convert(space)
+            if not sp.tunable(node):
+                raise ValueError("TPESearch found nothing to search in `space`: give at least "
+                                 "one domain such as tune.uniform(0, 1) or tp.Float(0, 1)")
+            self._set_space(node)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def optimizer(self) -> tp.TPE | None:
+        """The core optimiser (its trials, `best`, `state_dict`), once space and mode are known."""
+        self._ensure_optimizer()
+        return self._opt
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
+                              **spec: Any) -> bool:
+        """Take metric, mode and the search space from tune.run / Tuner (only for a non-empty
+        config); returns False when this searcher already has a space of its own."""
+        if self._space is not None and not self._space_from_checkpoint:
+            if sp.tunable(sp.convert(config)):
+                return False  # Tune then tells the user to keep one space only
+            self._adopt_settings(metric, mode)
+            return True
+        self._adopt_settings(metric, mode)
+        node = sp.convert(config)
+        hidden = sp.hidden_objects(node)
+        if hidden:
+            logger.warning(
+                "TPESearch: Tune hides the objects at %s from searchers and passes them to the "
+                "trainable as they are. A tpe_plugins type there is not searched: write the "
+                "space with tune domains, wrap it in tpe_plugins.integrations.ray_tune.to_tune("
+                "...), or pass it as TPESearch(space=...).", ", ".join(hidden))
+        if not sp.tunable(node):
+            raise ValueError("TPESearch found nothing to search in the config: give at least "
+                             "one domain such as tune.uniform(0, 1); tpe_plugins types go in "
+                             "TPESearch(space=...) or through to_tune(...)")
+        if self._space is not None:  # restored first: the config must be the same space
+            if tp.Space(sp.core_space(node)) != self._core:
+                raise ValueError("the config is not the search space TPESearch was restored "
+                                 "with; pass the same param_space")
+        self._set_space(node)
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Leave the limit to `ConcurrencyLimiter` (and `max_concurrent_trials`), so that its
+        `batch=True` is honoured; pending trials count in the model either way."""
+        return False
+
+    # ------------------------------------------------------------------ the trial loop
+    def suggest(self, trial_id: str) -> dict | str | None:
+        """A full config for a new trial; FINISHED once a finite space has been tried."""
+        self._ensure_optimizer(required=True)
+        if trial_id in self._live:  # asked again for the same trial: same answer
+            return sp.decode(self._space, self._opt.trial(self._live[trial_id]).params)
+        if not self._queue and len(self._seen) >= self._n_configs:
+            if "exhausted" not in self._warned:
+                self._warned.add("exhausted")
+                logger.warning("TPESearch: all %d configurations of this finite space have "
+                               "been tried; no more trials will be started", self._n_configs)
+            return Searcher.FINISHED
+        if self._queue:
+            self._opt.enqueue(self._queue.pop(0))
+        trial = self._opt.ask()
+        self._live[trial_id] = self._ids[trial_id] = trial.id
+        self._seen[sp.config_key(trial.params)] += 1
+        return sp.decode(self._space, trial.params)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Record an intermediate metric value (the learning curve) of a running trial."""
+        if trial_id not in self._live or self._opt is None:
+            return
+        value, why = _metric_value(result, self._metric)
+        if value is None:
+            self._warn_once(trial_id, f"TPESearch: trial {trial_id}: {why}; this result is not "
+                                      "recorded")
+            return
+        step = sp.plain(result.get(_ITERATION))
+        if not isinstance(step, int) or isinstance(step, bool):
+            step = len(self._opt.trial(self._live[trial_id]).intermediate) + 1
+        self._opt.report(self._live[trial_id], step, value)
+        self._last[trial_id] = [step, value]
+
+    def on_pause(self, trial_id: str) -> None:
+        """A scheduler (HyperBandForBOHB) paused the trial: it stays pending in the model."""
+        if trial_id in self._live:
+            self._paused.add(trial_id)
+
+    def on_unpause(self, trial_id: str) -> None:
+        self._paused.discard(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        """Record how a trial ended: complete, failed or pruned (see the module docstring)."""
+        if self._opt is not None and trial_id not in self._ids and result:
+            config = unflatten_dict({k[len("config/"):]: v for k, v in result.items()
+                                     if k.startswith("config/")})
+            if config:  # Tune reran a trial that was suggested after our last checkpoint
+                self._record_unknown([experiment.Record(trial_id, config, result,
+                                               experiment.FAILED if error
+                                               else experiment.FINISHED)])
+                return
+        if trial_id not in self._live or self._opt is None:
+            logger.debug("TPESearch: ignoring completion of unknown or finished trial %s",
+                         trial_id)
+            return
+        i = self._live.pop(trial_id)
+        last = self._last.pop(trial_id, None)
+        self._paused.discard(trial_id)
+        self._warned.discard(trial_id)
+        if error:
+            warnings.warn(f"TPESearch: trial {trial_id} errored (an exception or a dead "
+                          "worker); recorded as failed", RuntimeWarning, stacklevel=2)
+            self._opt.tell(i, None)
+            return
+        if result is None:  # removed while pending or paused
+            if last is not None:
+                self._opt.prune(i)
+            else:
+                self._opt.tell(i, None)
+                self._unsee(self._opt.trial(i).params)  # it never ran: it may come again
+            return
+        value, why = _metric_value(result, self._metric)
+        if value is None:
+            warnings.warn(f"TPESearch: trial {trial_id}: {why}; recorded as failed",
+                          RuntimeWarning, stacklevel=2)
+            self._opt.tell(i, None)
+            return
+        step = sp.plain(result.get(_ITERATION))
+        if isinstance(step, int) and not isinstance(step, bool) and (
+                last is None or last[0] < step):
+            self._opt.report(i, step, value)  # the final point of the learning curve
+        self._opt.tell(i, value)
+
+    def _unsee(self, params: Any) -> None:
+        key = sp.config_key(params)
+        self._seen[key] -= 1
+        if self._seen[key] <= 0:
+            del self._seen[key]
+
+    def _warn_once(self, trial_id: str, message: str) -> None:
+        if trial_id not in self._warned:
+            self._warned.add(trial_id)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ outside results
+    def add_evaluated_point(self, parameters: dict, value: float, error: bool = False,
+                            pruned: bool = False,
+                            intermediate_values: list[float] | None = None) -> None:
+        """Add a configuration evaluated elsewhere (nested dicts or flat "a/b" keys)."""
+        self._add_point(parameters, value, error, pruned, intermediate_values,
+                        "add_evaluated_point")
+
+    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str | None = None) -> None:
+        """Warm-start from an earlier experiment, whichever searcher ran it.
+
+        trials_or_analysis: a ResultGrid (`tuner.fit()`), an experiment folder, an
+        ExperimentAnalysis, Tune Trials, or a DataFrame with "config/..." columns
+        (`ResultGrid.get_dataframe()`). metric: the column to read; default this run's metric.
+        Finished trials are added as complete, errored ones as failed; unfinished ones and
+        trials whose config does not fit this space are skipped with a log line.
+        """
+        self._ensure_optimizer(required=True)
+        records = [r for r in experiment.records(trials_or_analysis)
+                   if r.status != experiment.UNFINISHED]
+        self._record_unknown(records, metric or self._metric, source="an earlier experiment")
+
+    def _add_point(self, parameters: dict, value: Any, error: bool, pruned: bool,
+                   intermediate_values: list | None, where: str) -> tp.Trial:
+        self._ensure_optimizer(required=True)
+        params = self._encode_point(parameters, where)
+        value = sp.plain(value)
+        if error:
+            trial = self._opt.add_trial(params, None)
+        else:
+            curve = {step: float(v) for step, v in
+                     enumerate(sp.plain(list(intermediate_values or [])), start=1)
+                     if v is not None and math.isfinite(v)}
+            trial = self._opt.add_trial(params, value, state="pruned" if pruned else "complete",
+                                        intermediate=curve)
+        self._seen[sp.config_key(trial.params)] += 1
+        return trial
+
+    def _record_unknown(self, records: list[experiment.Record], metric: str | None = None,
+               source: str = "Tune's experiment state") -> None:
+        """Record trials Tune ran but this searcher has not recorded.
+
+        A config this searcher already holds is not added again, and unknown trials that share
+        a config (Repeater's hidden repeats) become one trial with their mean value.
+        """
+        metric = metric or self._metric
+        known_keys = set(self._seen)
+        groups: dict[str, list] = defaultdict(list)
+        for record in records:
+            if record.trial_id is not None and record.trial_id in self._ids:
+                continue
+            known = set(getattr(self._space, "children", {}))
+            config = {k: v for k, v in sp.plain(record.config).items() if k in known}
+            try:
+                params = self._encode_point(config, f"trial {record.trial_id}")
+            except (TypeError, ValueError) as exc:
+                logger.warning("TPESearch: cannot record trial %s from %s: %s",
+                               record.trial_id, source, exc)
+                continue
+            key = sp.config_key(params)
+            if key in known_keys:
+                continue
+            value, _ = _metric_value(record.result, metric)
+            failed = record.status == experiment.FAILED or value is None
+            groups[key].append((record.trial_id, params, None if failed else value))
+        for members in groups.values():
+            values = [v for _, _, v in members if v is not None]
+            trial = self._opt.add_trial(members[0][1],
+                                        sum(values) / len(values) if values else None)
+            self._seen[sp.config_key(trial.params)] += 1
+            for trial_id, _, _ in members:
+                if trial_id is not None:
+                    self._ids[trial_id] = trial.id
+        if groups:
+            logger.info("TPESearch: recorded %d trial(s) from %s", len(groups), source)
+
+    # ------------------------------------------------------------------ save / restore
+    def save(self, checkpoint_path: str) -> None:
+        """Write the searcher state as JSON (see `checkpoint`), atomically."""
+        self._ensure_optimizer()
+        checkpoint.write(checkpoint_path, checkpoint.dumps({
+            "metric": self._metric,
+            "mode": self._mode,
+            "optimizer": self._opt.state_dict() if self._opt is not None else None,
+            "space": checkpoint.encode_space(self._space),
+            "queue": self._queue,
+            "live": self._live,
+            "ids": self._ids,
+            "last": self._last,
+            "paused": sorted(self._paused),
+        }))
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Continue from `save`. A file that is not a TPESearch checkpoint, or one made for
+        another space, metric or mode, raises a ValueError that says so (and changes nothing)."""
+        try:
+            self._restore(checkpoint.read(checkpoint_path), checkpoint_path)
+        except ValueError as exc:
+            # Tune logs a failed resume and starts afresh; without a space we cannot, so
+            # `suggest` repeats this reason instead of a puzzling "no search space".
+            self._restore_error = str(exc)
+            raise
+        self._restore_error = None
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore from an experiment folder (Tuner.restore), then catch up with what Tune kept.
+
+        A searcher file that a kill left empty or cut short is not fatal: the searcher is
+        rebuilt from Tune's own record of every trial (configs and results), with a warning.
+        """
+        try:
+            super().restore_from_dir(checkpoint_dir)
+        except checkpoint.Unreadable as exc:
+            if self._space is None:
+                raise
+            warnings.warn(f"TPESearch: {exc}; rebuilding the searcher from the trials in "
+                          "Tune's experiment state (none is lost; the random stream restarts)",
+                          RuntimeWarning, stacklevel=2)
+            self._restore_error = None
+            self._opt = None
+            self._ensure_optimizer(required=True)
+        self._catch_up(checkpoint_dir)
+
+    def _catch_up(self, experiment_dir: str) -> None:
+        """Record trials that Tune finished after this searcher's last checkpoint.
+
+        Why: Tune writes its experiment state and the searcher state one after the other and
+        copies them to storage separately. A driver killed in between leaves trials that Tune
+        records as finished, so it never reruns them, while the searcher has them pending or
+        never saw them. Trials still running are rerun by Tune, which reports them as usual.
+        """
+        if self._opt is None:
+            return
+        try:
+            records = experiment.records(experiment_dir)
+        except Exception as exc:  # best effort: the searcher state itself is intact
+            logger.warning("TPESearch: could not read Tune's experiment state in %s to catch "
+                           "up with trials finished after the last checkpoint: %r",
+                           experiment_dir, exc)
+            return
+        unknown = []
+        for record in records:
+            if record.status == experiment.UNFINISHED:
+                continue
+            if record.trial_id in self._live:
+                error = record.status == experiment.FAILED
+                self.on_trial_complete(record.trial_id, record.result, error=error)
+            else:
+                unknown.append(record)
+        self._record_unknown(unknown)
+
+    def _restore(self, state: dict, path: str) -> None:
+        saved_space = checkpoint.decode_space(state["space"], path)
+        if saved_space is not None and not sp.tunable(saved_space):
+            raise ValueError(f"{path}: corrupt TPESearch checkpoint: the saved space holds no "
+                             "parameter")
+        node = self._space if self._space is not None else saved_space
+        opt = None
+        if state["optimizer"] is not None:
+            if node is None:
+                raise ValueError(f"{path}: corrupt TPESearch checkpoint: an optimizer state "
+                                 "without a space")
+            core = sp.core_space(node)
+            try:
+                saved_core = tp.Space.from_dict(state["optimizer"]["space"])
+            except Exception as exc:
+                raise ValueError(f"{path}: corrupt TPESearch checkpoint: {exc!r}") from None
+            if tp.Space(core) != saved_core:
+                raise ValueError(f"{path}: the TPESearch checkpoint was made for a different "
+                                 "search space; restore with the space it was saved with")
+            try:
+                opt = tp.TPE.from_state_dict(state["optimizer"], space=core)
+            except ValueError as exc:
+                raise ValueError(f"{path}: corrupt TPESearch checkpoint: {exc}") from None
+        for key, ours in (("metric", self._metric), ("mode", self._mode)):
+            if ours is not None and state[key] is not None and ours != state[key]:
+                raise ValueError(f"{path} was saved with {key}={state[key]!r}, "
+                                 f"this searcher has {key}={ours!r}")
+        if self._space is None and saved_space is not None:
+            self._set_space(saved_space, from_checkpoint=True)
+        self._metric = self._metric or state["metric"]
+        self._mode = self._mode or state["mode"]
+        self._queue = state["queue"]
+        self._live = {str(k): int(v) for k, v in state["live"].items()}
+        self._ids = {str(k): int(v) for k, v in state["ids"].items()}
+        self._last = {str(k): list(v) for k, v in state["last"].items()}
+        self._paused = set(state["paused"])
+        self._opt = opt
+        self._seen = Counter(sp.config_key(t.params) for t in opt.trials) if opt else Counter()
+
+    # ------------------------------------------------------------------ internals
+    def _adopt_settings(self, metric: str | None, mode: str | None) -> None:
+        for key, given in (("metric", metric), ("mode", mode)):
+            ours = getattr(self, "_" + key)
+            if given is not None and ours is not None and given != ours:
+                raise ValueError(f"TPESearch was built with {key}={ours!r} but the run asks "
+                                 f"for {key}={given!r}; give it in one place only")
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self._metric = self._metric or metric
+        self._mode = self._mode or mode
+
+    def _set_space(self, node: sp._Node, from_checkpoint: bool = False) -> None:
+        self._core = tp.Space(sp.core_space(node))  # validate now: errors name paths
+        self._space = node
+        self._space_from_checkpoint = from_checkpoint
+        self._n_configs = sp.n_configs(node)
+        if self._n_configs > _FINITE_LIMIT:
+            self._n_configs = math.inf
+
+    def _ensure_optimizer(self, required: bool = False) -> None:
+        """Build the core once space and mode are known, and queue the starting points."""
+        if self._opt is not None:
+            return
+        if self._space is None or not self._metric or not self._mode:
+            if required:
+                if self._space is None and self._restore_error:
+                    raise RuntimeError("TPESearch has no search space because restoring its "
+                                       f"checkpoint failed: {self._restore_error}")
+                if self._space is None:
+                    raise RuntimeError(UNDEFINED_SEARCH_SPACE.format(
+                        cls=type(self).__name__, space="space"))
+                raise RuntimeError(
+                    f"TPESearch has no metric ({self._metric}) or mode ({self._mode}): pass "
+                    "them to TPESearch(metric=..., mode=...) or to tune.run / TuneConfig. Tune "
+                    "hands the run's metric and mode to a searcher only along with a non-empty "
+                    "config / param_space, so with a space given to TPESearch, give them there.")
+            return
+        self._opt = tp.TPE(self._core.spec, mode=self._mode, seed=self._seed,
+                           **self._tpe_settings)
+        self._seen = Counter()
+        points = [self._encode_point(p, f"points_to_evaluate[{i}]")
+                  for i, p in enumerate(self._points)]
+        if self._rewards is not None:
+            for params, reward in zip(points, self._rewards, strict=True):
+                trial = self._opt.add_trial(params, reward)
+                self._seen[sp.config_key(trial.params)] += 1
+        else:
+            self._queue = points
+
+    def _encode_point(self, point: dict, where: str) -> Any:
+        point = sp.plain(point)
+        if not isinstance(point, dict):
+            raise TypeError(f"{where}: expected a dict, got {point!r}")
+        if any("/" in str(k) for k in point) and not all(
+                k in getattr(self._space, "children", {}) for k in point):
+            point = unflatten_dict(point)  # OptunaSearch-style flat keys "model/kernel"
+        try:
+            params = sp.encode(self._space, point, ())
+            self._core.validate(params)  # ranges and choices
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        return params

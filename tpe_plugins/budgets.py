@@ -1,0 +1,66 @@
+"""Ranking finished trials that stopped at different budgets (steps of their learning curves).
+
+Why: a trial stopped early by a scheduler or a pruner and a trial ended early by its own
+stopping rule look alike to a searcher; Ray Tune does not say which one it was. So the model
+does not rely on that label. Each trial is judged where it stopped: by the quantile of its
+value among the values that every trial reaching that step had there. A trial that lost at its
+rung ranks low; one that ended early with a value better than its peers' at that step ranks
+high. When every trial has the same budget (no curves, or curves of one length) the order is
+the plain order of the values, so sequential TPE is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import rankdata
+
+FULL = np.iinfo(np.int64).max  # the budget of a trial told without any intermediate value
+
+
+def budget_order(y: np.ndarray, budgets: np.ndarray,
+                 curve: Callable[[int], dict[int, float]], sign: float = 1.0) -> np.ndarray:
+    """Indices of finished trials from best to worst (minimisation).
+
+    y: final values (NaN for a trial stopped before it had one). budgets: the last step of each
+    trial's curve, FULL for none. curve(j): trial j's {step: value}, read only when budgets
+    differ; `sign` turns its values into y's sign.
+    """
+    finite = ~np.isnan(y)
+    levels = np.unique(budgets[finite])
+    if len(levels) <= 1:
+        return np.lexsort((np.arange(len(y)), y))  # stable sort by value, NaN last
+    values = _values_at(y, budgets, curve, sign, levels)  # (n, L), NaN where not reached
+    quantile = np.full(len(y), np.inf)
+    level_of = np.searchsorted(levels, budgets)
+    for t in range(len(levels)):  # a handful of levels (rungs), not observations
+        column = values[:, t]
+        reached = ~np.isnan(column)
+        ranks = rankdata(column[reached])  # average ranks for ties
+        q = np.full(len(y), np.nan)
+        q[reached] = (ranks - 0.5) / reached.sum()
+        mine = (level_of == t) & finite
+        quantile[mine] = q[mine]
+    return np.lexsort((y, -budgets.astype(float), quantile))
+
+
+def _values_at(y: np.ndarray, budgets: np.ndarray, curve: Callable[[int], dict[int, float]],
+               sign: float, levels: np.ndarray) -> np.ndarray:
+    """Each trial's value at each level: its last reported value at a step <= the level, and its
+    final value at its own budget; NaN at levels beyond its budget."""
+    n, L = len(y), len(levels)
+    values = np.full((n, L), np.nan)
+    for j in np.flatnonzero((budgets != FULL) & ~np.isnan(y)):  # a lookup per curve
+        c = curve(int(j))
+        steps = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
+        vals = sign * np.fromiter(c.values(), dtype=float, count=len(c))
+        order = np.argsort(steps)
+        steps, vals = steps[order], vals[order]
+        at = np.searchsorted(steps, levels, side="right") - 1
+        ok = (at >= 0) & (levels <= budgets[j])
+        values[j, ok] = vals[at[ok]]
+    own = np.searchsorted(levels, budgets)
+    finite = ~np.isnan(y)
+    values[np.flatnonzero(finite), own[finite]] = y[finite]
+    return values
