@@ -1,32 +1,39 @@
 """PyTorch Lightning integration: `TPECallback` and `tune_trainer`.
 
 The LightningModule and the training loop stay as they are; one callback joins the Trainer.
+`TPECallback(...)` is the entry point and makes one of two small classes:
 
-Under Ray Tune (no optimiser given), the callback reports the mapped metrics after each
-validation epoch of `trainer.fit` and saves a checkpoint that Tune keeps, so that Tune's
-searcher (such as `TPESearch`) and schedulers (such as ASHA) see every epoch::
+- `TuneReportCallback` (no optimiser given): under Ray Tune, reports the mapped metrics after
+  each epoch and saves a checkpoint that Tune keeps, so that Tune's searcher (`TPESearch`) and
+  schedulers (ASHA) see every epoch. In a Tune function trial only global rank zero reports; in
+  a Ray Train worker (`TorchTrainer` launched from a trial, with Ray's
+  `TuneReportCallback`) every rank calls `ray.train.report`, as Ray Train requires::
 
-    trainer = pl.Trainer(max_epochs=20, callbacks=[TPECallback(metrics={"loss": "val_loss"})])
+      trainer = pl.Trainer(callbacks=[TPECallback(metrics={"loss": "val_loss"})])
 
-Without Ray, the callback drives one trial of a core optimiser: it reports the monitored value
-after each validation epoch (`opt.report`), stops the Trainer when the optimiser's pruner says
-the trial cannot beat the good ones (`opt.prune`), and records the outcome when fit ends::
+- `TrialCallback` (an optimiser and one of its trials): drives that trial of the core
+  optimiser. It reports the monitored value after each epoch (`opt.report`), stops the Trainer
+  when the optimiser's pruner says the trial cannot beat the good ones (`opt.prune`), and tells
+  the result when fit ends::
 
-    opt = tp.TPE(space, seed=0, pruner=tp.MedianPruner())
-    trial = opt.ask()
-    trainer = pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="val_loss")])
-    trainer.fit(build(trial.params))   # trial is now complete, pruned or failed
+      trial = opt.ask()
+      trainer = pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="val_loss")])
+      trainer.fit(build(trial.params))   # trial is now complete, pruned or failed
 
-`tune_trainer` runs a whole standalone search that way in one call.
+`on=` picks the hook: "validation_end" (default; not the sanity check, not `validate()`) or
+"train_epoch_end" for loops without validation. Steps are epochs counted from 1.
+
+Distributed training. With `strategy="ddp"` Lightning runs the script once per rank, so every
+rank runs its own search; the callback keeps those searches in lockstep (rank zero's value and
+pruning decision are broadcast, so every rank records the same) and refuses ranks that ask for
+different trials (give the optimiser a seed). With `"ddp_spawn"` the callback runs in copies of
+the optimiser in new processes: `tune_trainer` reads the outcome back, a bare
+`TPECallback(opt, trial)` is refused at setup. Under Tune, train on several workers with Ray
+Train; Lightning's own launchers would start ranks that have no Tune session, which is refused.
 
 Lightning comes as two packages, `lightning.pytorch` and `pytorch_lightning`, whose classes do
-not mix (a callback of one in a Trainer of the other fails with "Expected a parent"). The
-callback therefore subclasses the `Callback` of every Lightning package the program has imported
-when it is built, so that it fits whichever Trainer it is given. Lightning is imported only then.
-
-Distributed training (DDP): only global rank zero reports to Tune or to the optimiser; the
-decision to stop is shared with every rank, so they stop together, and every rank takes part
-in saving the checkpoint (Lightning's `save_checkpoint` is collective).
+not mix. Each callback class is therefore bound, when it is made, to the `Callback` of every
+Lightning package the program has imported, so that it fits whichever Trainer it is given.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import json
 import os
 import sys
 import tempfile
@@ -50,11 +58,12 @@ if importlib.util.find_spec("torch") is None or (
 
 import tpe_plugins as tp
 
-__all__ = ["TPECallback", "MissingMetricError", "tune_trainer", "TuneTrainerResult",
-           "tune_checkpoint", "DEFAULT_PRUNER"]
+__all__ = ["TPECallback", "TrialCallback", "TuneReportCallback", "MissingMetricError",
+           "tune_trainer", "TuneTrainerResult", "tune_checkpoint", "DEFAULT_PRUNER"]
 
 _PACKAGES = ("lightning.pytorch", "pytorch_lightning")
-_CLASSES: dict[tuple, type] = {}
+_HOOKS = ("validation_end", "train_epoch_end")
+_OUTCOME = "tpe_plugins/outcome"  # how a spawned rank zero hands its trial back (tune_trainer)
 
 #: The pruner `tune_trainer` gives a new optimiser: median pruning needs no resource schedule
 #: and copes with noisy curves; the first 5 trials run in full to set the median, and no trial
@@ -67,6 +76,7 @@ class MissingMetricError(LookupError):
     core mode it is recorded as failed, under Tune the trial errors and the searcher records it)."""
 
 
+# ---------------------------------------------------------------------------------- binding
 def _lightning_modules() -> list[Any]:
     """The Lightning packages this program uses: those imported, else the first installed."""
     loaded = [sys.modules[name] for name in _PACKAGES
@@ -79,173 +89,80 @@ def _lightning_modules() -> list[Any]:
     raise ImportError('PyTorch Lightning is not installed: pip install "tpe-plugins[lightning]"')
 
 
-def _concrete_class() -> type:
+_BOUND: dict[tuple, type] = {}
+
+
+def _bound(cls: type) -> type:
+    """`cls` joined with the Callback class of each Lightning package in use (made once)."""
     bases = tuple(module.Callback for module in _lightning_modules())
-    if bases not in _CLASSES:
-        _CLASSES[bases] = type("TPECallback", (TPECallback, *bases), {"__module__": __name__})
-    return _CLASSES[bases]
+    if (cls, bases) not in _BOUND:
+        _BOUND[cls, bases] = type(cls.__name__, (cls, *bases), {"__module__": __name__})
+    return _BOUND[cls, bases]
 
 
-def _rebuild(state: dict) -> TPECallback:
-    callback = TPECallback.__new__(TPECallback)
+def _rebuild(cls: type, state: dict) -> Any:
+    callback = object.__new__(_bound(cls))
     callback.__dict__.update(state)
     return callback
 
 
 class TPECallback:
-    """Reports validation metrics to Ray Tune or to a core optimiser; see the module docstring.
+    """The entry point: `TPECallback(opt, trial, monitor=...)` makes a `TrialCallback`,
+    `TPECallback(metrics=...)` a `TuneReportCallback` (see the module docstring).
 
-    optimizer, trial: a core `tp.TPE` and one of its pending trials (core mode), or None for
-    Ray Tune mode. monitor: the key of `trainer.callback_metrics` to optimise (required in core
-    mode; under Tune it is reported under its own name). metrics: under Tune, what to report:
-    a key, a list of keys, or {tune_name: lightning_key}; None reports every scalar metric.
-    save_checkpoints, filename: under Tune, save `filename` with every report so that Tune's
-    CheckpointConfig (num_to_keep, score attribute) decides which to keep.
-
-    Steps are epochs counted from 1 (`trainer.current_epoch + 1`); the sanity check and
-    `trainer.validate()` runs are not reported. Only global rank zero reports under DDP.
+    on: "validation_end" or "train_epoch_end". Under Tune: metrics is a key, a list of keys, or
+    {tune_name: lightning_key} (None: every scalar metric); save_checkpoints and filename make a
+    checkpoint with every report, which Tune's CheckpointConfig keeps or drops.
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> TPECallback:
-        # Subclass the Callback of the Lightning package(s) in use, once per combination.
-        return super().__new__(_concrete_class() if cls is TPECallback else cls)
+    def __new__(cls, optimizer: tp.TPE | None = None, trial: tp.Trial | int | None = None,
+                *args: Any, **kwargs: Any) -> TPECallback:
+        if cls is TPECallback:
+            if (optimizer is None) != (trial is None):
+                raise TypeError("give both an optimizer and one of its trials (core mode), or "
+                                "neither (Ray Tune mode)")
+            cls = TrialCallback if optimizer is not None else TuneReportCallback
+        return super().__new__(_bound(cls))
 
-    def __init__(self, optimizer: tp.TPE | None = None, trial: tp.Trial | int | None = None, *,
-                 monitor: str | None = None,
-                 metrics: str | list[str] | Mapping[str, str] | None = None,
-                 save_checkpoints: bool = True, filename: str = "checkpoint.ckpt"):
-        if (optimizer is None) != (trial is None):
-            raise TypeError("give both an optimizer and one of its trials (core mode), or "
-                            "neither (Ray Tune mode)")
-        if monitor is not None and not isinstance(monitor, str):
-            raise TypeError(f"monitor must be a metric name, got {monitor!r}")
-        self.optimizer = optimizer
-        self.trial_id = None if trial is None else (trial.id if isinstance(trial, tp.Trial)
-                                                    else int(trial))
-        self.monitor = monitor
-        self.save_checkpoints = save_checkpoints
-        self.filename = filename
-        self.last_value: float | None = None  # the monitored value of the last report
-        self.pruned = False
-        if optimizer is not None:
-            if monitor is None:
-                raise TypeError("core mode needs monitor=, the key of trainer.callback_metrics "
-                                "to optimise, e.g. monitor='val_loss'")
-            if metrics is not None:
-                raise TypeError("metrics= is for Ray Tune mode; with an optimizer use monitor=")
-            if not isinstance(optimizer, tp.TPE):
-                raise TypeError(f"optimizer must be a tpe_plugins TPE, got {optimizer!r}")
-            optimizer.trial(self.trial_id)  # unknown ids fail now
-            self.metrics: dict[str, str] | None = {monitor: monitor}
-        else:
-            if isinstance(metrics, str):
-                metrics = [metrics]
-            if metrics is None:
-                self.metrics = None if monitor is None else {monitor: monitor}
-            else:
-                self.metrics = (dict(metrics) if isinstance(metrics, Mapping)
-                                else {m: m for m in metrics})
-                if monitor is not None:
-                    self.metrics.setdefault(monitor, monitor)
+    def __init__(self, on: str = "validation_end") -> None:
+        if on not in _HOOKS:
+            raise ValueError(f"on must be one of {_HOOKS}, got {on!r}")
+        self.on = on
+        self._pid = os.getpid()  # a different pid in a hook means a spawned copy
 
     def __reduce__(self) -> tuple:
-        # The concrete class is made at run time; rebuild it wherever this is unpickled.
-        return _rebuild, (self.__dict__,)
-
-    @property
-    def core_mode(self) -> bool:
-        return self.optimizer is not None
-
-    # ------------------------------------------------------------------ Lightning hooks
-    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """Fail before training when there is nowhere to report to."""
-        if stage != "fit" or not trainer.is_global_zero:
-            return
-        if self.core_mode:
-            state = self.optimizer.trial(self.trial_id).state
-            if state != "pending":
-                raise ValueError(f"TPECallback: trial {self.trial_id} is already {state}; "
-                                 "ask the optimizer for a new trial for each fit")
-        elif _tune_trial_id() is None:
-            raise RuntimeError("TPECallback without an optimizer reports to Ray Tune, but this "
-                               "Trainer is not running in a Tune trial. Outside Tune, pass a "
-                               "core optimizer and trial: TPECallback(opt, trial, "
-                               "monitor='val_loss'), or use tune_trainer().")
+        # The bound class is made at run time; rebuild it wherever this is unpickled.
+        return _rebuild, (type(self).__mro__[1], self.__dict__)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        """Report after each validation epoch of fit (not the sanity check, not validate())."""
-        if trainer.sanity_checking or trainer.state.fn != "fit" or self.pruned:
-            return
-        epoch = trainer.current_epoch + 1
-        values = self._values(trainer)
-        if self.core_mode:
-            self._report_core(trainer, epoch, values[self.monitor])
-        else:
-            self._report_tune(trainer, epoch, values)
+        if (self.on == "validation_end" and not trainer.sanity_checking
+                and trainer.state.fn == "fit"):
+            self._epoch_end(trainer)
 
-    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        """Core mode: record the trial's result, the last reported value (unless pruned)."""
-        if not self.core_mode or not trainer.is_global_zero or not self._pending():
-            return
-        if self.last_value is None:
-            warnings.warn(f"TPECallback: trial {self.trial_id} ended without reporting "
-                          f"{self.monitor!r} (did validation run?); recorded as failed",
-                          RuntimeWarning, stacklevel=2)
-        self.optimizer.tell(self.trial_id, self.last_value)
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.on == "train_epoch_end":
+            self._epoch_end(trainer)
 
-    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        """Core mode: a crashed fit is recorded as a failed trial rather than left pending."""
-        if self.core_mode and trainer.is_global_zero and self._pending():
-            warnings.warn(f"TPECallback: trial {self.trial_id} raised {exception!r}; recorded "
-                          "as failed", RuntimeWarning, stacklevel=2)
-            self.optimizer.tell(self.trial_id, None)
+    def _epoch_end(self, trainer: Any) -> None:
+        raise NotImplementedError
 
-    # ------------------------------------------------------------------ internals
-    def _pending(self) -> bool:
-        return self.optimizer.trial(self.trial_id).state == "pending"
+    def _spawned(self) -> bool:
+        return os.getpid() != self._pid
 
-    def _values(self, trainer: Any) -> dict[str, float]:
-        """The mapped metrics as floats; a missing key raises `MissingMetricError`."""
-        found = trainer.callback_metrics
-        if self.metrics is None:
-            return {k: float(v) for k, v in found.items() if _numel(v) == 1}
-        missing = [key for key in self.metrics.values() if key not in found]
-        if missing:
-            raise MissingMetricError(
-                f"TPECallback: metric(s) {missing} not in trainer.callback_metrics (logged: "
-                f"{sorted(found)}); log them with self.log(...) in validation_step or "
-                "on_validation_epoch_end, or fix the name")
-        return {name: float(found[key]) for name, key in self.metrics.items()}
 
-    def _report_core(self, trainer: Any, epoch: int, value: float) -> None:
-        stop = False
-        if trainer.is_global_zero:
-            self.optimizer.report(self.trial_id, epoch, value)
-            self.last_value = value  # NaN too: a diverged trial is told NaN, i.e. failed
-            stop = self.optimizer.should_prune(self.trial_id)
-        # every rank must take the same decision, or DDP hangs at the next collective
-        stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-        if stop:
-            if trainer.is_global_zero:
-                self.optimizer.prune(self.trial_id)
-            self.pruned = True
-            trainer.should_stop = True
-
-    def _report_tune(self, trainer: Any, epoch: int, values: dict[str, float]) -> None:
-        from ray import tune
-
-        report = {"epoch": epoch, **values}
-        if self.monitor is not None:
-            self.last_value = values.get(self.monitor)
-        if not self.save_checkpoints:
-            if trainer.is_global_zero:
-                tune.report(report)
-            return
-        with tempfile.TemporaryDirectory(prefix="tpe-ckpt-") as folder:
-            trainer.save_checkpoint(os.path.join(folder, self.filename))  # on every rank
-            if trainer.is_global_zero:
-                # Tune copies the folder to the trial's storage before report returns
-                tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+def _values(trainer: Any, metrics: dict[str, str] | None) -> dict[str, float]:
+    """The mapped metrics as floats; a missing key raises `MissingMetricError`."""
+    found = trainer.callback_metrics
+    if metrics is None:
+        return {k: float(v) for k, v in found.items() if _numel(v) == 1}
+    missing = [key for key in metrics.values() if key not in found]
+    if missing:
+        raise MissingMetricError(
+            f"TPECallback: metric(s) {missing} not in trainer.callback_metrics (logged: "
+            f"{sorted(found)}); log them with self.log(...) in validation_step or "
+            "on_validation_epoch_end (or training_step with on='train_epoch_end'), or fix the "
+            "name")
+    return {name: float(found[key]) for name, key in metrics.items()}
 
 
 def _numel(value: Any) -> int:
@@ -253,15 +170,208 @@ def _numel(value: Any) -> int:
     return numel() if callable(numel) else 1
 
 
-def _tune_trial_id() -> str | None:
-    """The id of the Tune trial this code runs in, or None outside Tune."""
+# ---------------------------------------------------------------------------------- core mode
+class TrialCallback(TPECallback):
+    """Drives one pending trial of a core optimiser: report, prune, tell (module docstring)."""
+
+    def __init__(self, optimizer: tp.TPE, trial: tp.Trial | int, *, monitor: str | None = None,
+                 metrics: Any = None, on: str = "validation_end", handoff: bool = False):
+        super().__init__(on)
+        if not isinstance(optimizer, tp.TPE):
+            raise TypeError(f"optimizer must be a tpe_plugins TPE, got {optimizer!r}")
+        if monitor is None or not isinstance(monitor, str):
+            raise TypeError("core mode needs monitor=, the key of trainer.callback_metrics "
+                            f"to optimise, e.g. monitor='val_loss' (got {monitor!r})")
+        if metrics is not None:
+            raise TypeError("metrics= is for Ray Tune mode; with an optimizer use monitor=")
+        self.optimizer = optimizer
+        self.trial_id = trial.id if isinstance(trial, tp.Trial) else int(trial)
+        optimizer.trial(self.trial_id)  # unknown ids fail now
+        self.monitor = monitor
+        self.handoff = handoff  # tune_trainer reads a spawned rank zero's outcome back
+        self.curve: dict[int, float] = {}
+        self.pruned = False
+
+    @property
+    def last_value(self) -> float | None:
+        return self.curve[max(self.curve)] if self.curve else None
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Refuse, before training, what cannot record the trial where the caller sees it."""
+        if stage != "fit":
+            return
+        if self._spawned() and not self.handoff:
+            raise RuntimeError(
+                "TPECallback(opt, trial) runs in a copy of the optimizer in a process that "
+                "the Trainer spawned (strategy='ddp_spawn' or similar), so your optimizer would "
+                "never see the result. Use strategy='ddp' (every rank runs the script and a "
+                "seeded search), or tune_trainer(), which reads the result back.")
+        state = self.optimizer.trial(self.trial_id).state
+        if state != "pending":
+            raise ValueError(f"TPECallback: trial {self.trial_id} is already {state}; "
+                             "ask the optimizer for a new trial for each fit")
+        if trainer.world_size > 1:
+            mine = json.dumps(self.optimizer.trial(self.trial_id).params, sort_keys=True)
+            zero = trainer.strategy.broadcast(mine, src=0)
+            if trainer.strategy.reduce_boolean_decision(mine != zero, all=False):
+                raise RuntimeError(
+                    f"DDP rank {trainer.global_rank} trains {mine} but rank 0 trains {zero}: "
+                    "under strategy='ddp' every rank runs your script and its own search. Give "
+                    "the optimizer a fixed seed (tp.TPE(space, seed=0)) so that every rank asks "
+                    "for the same trials.")
+
+    def _epoch_end(self, trainer: Any) -> None:
+        if self.pruned:
+            return
+        epoch = trainer.current_epoch + 1
+        value = _values(trainer, {self.monitor: self.monitor})[self.monitor]
+        # every rank records rank zero's value and decision, so the searches stay in lockstep
+        value = trainer.strategy.broadcast(value, src=0)
+        self.optimizer.report(self.trial_id, epoch, value)
+        self.curve[epoch] = value  # NaN too: a diverged trial is told NaN, i.e. failed
+        stop = trainer.strategy.broadcast(self.optimizer.should_prune(self.trial_id), src=0)
+        if stop:
+            self.optimizer.prune(self.trial_id)
+            self.pruned = True
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        """Tell the result: the last reported value (unless pruned)."""
+        if self._pending():
+            if self.last_value is None:
+                warnings.warn(f"TPECallback: trial {self.trial_id} ended without reporting "
+                              f"{self.monitor!r} (did {self.on.replace('_', ' ')} run?); "
+                              "recorded as failed", RuntimeWarning, stacklevel=2)
+            self.optimizer.tell(self.trial_id, self.last_value)
+        if self._spawned() and self.handoff and trainer.is_global_zero:
+            t = self.optimizer.trial(self.trial_id)
+            trainer.callback_metrics[_OUTCOME] = json.dumps(
+                {"state": str(t.state), "value": t.value, "curve": list(self.curve.items())})
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        """A crashed fit is recorded as a failed trial rather than left pending."""
+        if self._pending():
+            warnings.warn(f"TPECallback: trial {self.trial_id} raised {exception!r}; recorded "
+                          "as failed", RuntimeWarning, stacklevel=2)
+            self.optimizer.tell(self.trial_id, None)
+
+    def state_dict(self) -> dict:
+        """Saved in Lightning checkpoints, so that a resumed fit continues the curve."""
+        return {"trial_id": self.trial_id, "curve": [[s, v] for s, v in self.curve.items()],
+                "pruned": self.pruned}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict.get("trial_id") != self.trial_id:
+            return  # a checkpoint of another trial: its curve is not this trial's
+        self.curve = {int(s): float(v) for s, v in state_dict["curve"]}
+        self.pruned = bool(state_dict["pruned"])
+        known = self.optimizer.trial(self.trial_id)
+        if known.state == "pending":  # e.g. an optimizer restored from an earlier state
+            for step, value in self.curve.items():
+                if step not in known.intermediate:
+                    self.optimizer.report(self.trial_id, step, value)
+
+    def _pending(self) -> bool:
+        return self.optimizer.trial(self.trial_id).state == "pending"
+
+
+def _replay(optimizer: tp.TPE, trial: tp.Trial, outcome: str) -> None:
+    """Apply a spawned rank zero's outcome (see `_OUTCOME`) to the caller's optimizer."""
+    data = json.loads(outcome)
+    for step, value in data["curve"]:
+        optimizer.report(trial, int(step), value)
+    if data["state"] == "pruned":
+        optimizer.prune(trial, data["value"])
+    else:
+        optimizer.tell(trial, data["value"] if data["state"] == "complete" else None)
+
+
+# ---------------------------------------------------------------------------------- Tune mode
+def _session() -> str | None:
+    """"tune" in a Tune function trial, "train" in a Ray Train worker, else None."""
     try:
-        from ray import tune
+        from ray import train, tune
     except ImportError:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # outside a session Tune warns and returns None
-        return tune.get_context().get_trial_id()
+        if tune.get_context().get_trial_id() is not None:
+            return "tune"
+        try:
+            train.get_context().get_world_size()
+        except Exception:
+            return None
+    return "train"
+
+
+class TuneReportCallback(TPECallback):
+    """Reports each epoch's metrics (and a checkpoint) to Ray Tune (module docstring)."""
+
+    def __init__(self, *, monitor: str | None = None,
+                 metrics: str | list[str] | Mapping[str, str] | None = None,
+                 on: str = "validation_end", save_checkpoints: bool = True,
+                 filename: str = "checkpoint.ckpt"):
+        super().__init__(on)
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name, got {monitor!r}")
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        if metrics is None:
+            self.metrics = None if monitor is None else {monitor: monitor}
+        else:
+            self.metrics = (dict(metrics) if isinstance(metrics, Mapping)
+                            else {m: m for m in metrics})
+            if monitor is not None:
+                self.metrics.setdefault(monitor, monitor)
+        self.save_checkpoints = save_checkpoints
+        self.filename = filename
+        self.reported: list[int] = []  # epochs reported, kept in Lightning checkpoints
+        self._built_in = _session()
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Fail before training when there is nowhere to report to."""
+        if stage != "fit":
+            return
+        self._where = _session()
+        if self._where is None and self._built_in is not None:
+            raise RuntimeError(
+                "TPECallback: this rank runs in a process the Trainer started, which has no "
+                "Ray Tune session (Lightning's ddp/ddp_spawn launchers inside a trial). To "
+                "train one trial on several processes, launch Ray Train's TorchTrainer from the "
+                "trial with ray.tune.integration.ray_train.TuneReportCallback, and use "
+                "ray.train.lightning.RayDDPStrategy in the Trainer.")
+        if self._where is None:
+            raise RuntimeError("TPECallback without an optimizer reports to Ray Tune, but this "
+                               "Trainer is not running in a Tune trial. Outside Tune, pass a "
+                               "core optimizer and trial: TPECallback(opt, trial, "
+                               "monitor='val_loss'), or use tune_trainer().")
+
+    def _epoch_end(self, trainer: Any) -> None:
+        epoch = trainer.current_epoch + 1
+        report = {"epoch": epoch, **_values(trainer, self.metrics)}
+        self.reported.append(epoch)
+        if self._where == "train":
+            from ray import train as session
+        else:
+            from ray import tune as session
+        every_rank = self._where == "train"  # Ray Train's report is collective
+        if not self.save_checkpoints:
+            if every_rank or trainer.is_global_zero:
+                session.report(report)
+            return
+        with tempfile.TemporaryDirectory(prefix="tpe-ckpt-") as folder:
+            trainer.save_checkpoint(os.path.join(folder, self.filename))  # on every rank
+            checkpoint = (session.Checkpoint.from_directory(folder) if trainer.is_global_zero
+                          else None)
+            if every_rank or trainer.is_global_zero:
+                # Tune copies the folder to the trial's storage before report returns
+                session.report(report, checkpoint=checkpoint)
+
+    def state_dict(self) -> dict:
+        return {"reported": list(self.reported)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.reported = [int(e) for e in state_dict.get("reported", [])]
 
 
 @contextlib.contextmanager
@@ -303,7 +413,7 @@ class TuneTrainerResult:
 def tune_trainer(build: Callable[[dict], tuple[Any, Any, dict]], space: Any = None, *,
                  monitor: str, n_trials: int = 20, mode: str = "min", seed: int | None = None,
                  pruner: tp.Pruner | None = None, optimizer: tp.TPE | None = None,
-                 **tpe_settings: Any) -> TuneTrainerResult:
+                 on: str = "validation_end", **tpe_settings: Any) -> TuneTrainerResult:
     """Tune a Lightning training loop with TPE and pruning, without Ray, one trial at a time.
 
     build(params) returns (module, data, trainer_kwargs): a LightningModule, its data (a
@@ -312,6 +422,7 @@ def tune_trainer(build: Callable[[dict], tuple[Any, Any, dict]], space: Any = No
     pruner: the optimiser's pruning rule; None means DEFAULT_PRUNER, tp.NopPruner() never prunes.
     optimizer: continue an existing search (e.g. `tp.TPE.from_state_dict(saved)`) instead of
     starting one; space, mode, seed, pruner and tpe_settings are then ignored.
+    Works with strategy="ddp" (give a seed: every rank runs the search) and "ddp_spawn".
     A trial whose build or fit raises is recorded as failed, with a warning, and the search
     goes on. Returns the best complete trial and the optimiser.
     """
@@ -330,13 +441,17 @@ def tune_trainer(build: Callable[[dict], tuple[Any, Any, dict]], space: Any = No
             kwargs = dict(trainer_kwargs)
             callbacks = kwargs.get("callbacks") or []
             callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-            kwargs["callbacks"] = [*callbacks, TPECallback(optimizer, trial, monitor=monitor)]
+            callback = TrialCallback(optimizer, trial, monitor=monitor, on=on, handoff=True)
+            kwargs["callbacks"] = [*callbacks, callback]
             trainer = package.Trainer(**kwargs)
             if isinstance(data, package.LightningDataModule):
                 trainer.fit(module, datamodule=data)
             else:
                 train_loader, val_loader = data
                 trainer.fit(module, train_loader, val_loader)
+            outcome = trainer.callback_metrics.pop(_OUTCOME, None)
+            if outcome is not None and optimizer.trial(trial.id).state == "pending":
+                _replay(optimizer, trial, outcome)  # rank zero ran in a spawned process
         except Exception as exc:  # a crashed trial must not end the search
             if optimizer.trial(trial.id).state == "pending":
                 warnings.warn(f"tune_trainer: trial {trial.id} raised {exc!r}; recorded as "
@@ -353,3 +468,4 @@ def _package_of(module: Any) -> Any:
         if isinstance(module, package.LightningModule):
             return package
     raise TypeError(f"build must return a LightningModule first, got {type(module).__name__}")
+
