@@ -215,9 +215,10 @@ class TrialCallback(TPECallback):
             zero = trainer.strategy.broadcast(mine, src=0)
             if trainer.strategy.reduce_boolean_decision(mine != zero, all=False):
                 raise RuntimeError(
-                    f"DDP rank {trainer.global_rank} trains {mine} but rank 0 trains {zero}: "
-                    "under strategy='ddp' every rank runs your script and its own search. Give "
-                    "the optimizer a fixed seed (tp.TPE(space, seed=0)) so that every rank asks "
+                    "the DDP ranks ask the optimizer for different trials (this is rank "
+                    f"{trainer.global_rank}, with {mine}; rank 0 has {zero}): under "
+                    "strategy='ddp' every rank runs your script and its own search. Give the "
+                    "optimizer a fixed seed (tp.TPE(space, seed=0)) so that every rank asks "
                     "for the same trials.")
 
     def _epoch_end(self, trainer: Any) -> None:

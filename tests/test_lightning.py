@@ -204,6 +204,63 @@ def test_tune_mode_outside_tune_says_what_to_do():
         trainer.fit(model, train, val)
 
 
+class TrainLossOnly(Tiny):
+    """A loop without validation: it logs its training loss per epoch."""
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+def test_on_train_epoch_end_serves_a_loop_without_validation():
+    opt = tp.TPE(SPACE, seed=0)
+    model, (train, _), kwargs = build({"lr": GOOD_LR})
+    model.__class__ = TrainLossOnly
+    trial = opt.ask()
+    pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="train_loss", on="train_epoch_end")],
+               **kwargs).fit(model, train)
+    done = opt.trial(trial.id)
+    assert done.state == "complete" and sorted(done.intermediate) == [1, 2, 3]
+    # the default hook never fires without validation: the trial is failed, and says why
+    other = opt.ask()
+    with pytest.warns(RuntimeWarning, match="did validation end run"):
+        pl.Trainer(callbacks=[TPECallback(opt, other, monitor="train_loss")],
+                   **kwargs).fit(model, train)
+    assert opt.trial(other.id).state == "failed"
+    with pytest.raises(ValueError, match="on must be one of"):
+        TPECallback(opt, other, monitor="train_loss", on="epoch")
+
+
+def test_a_resumed_fit_continues_the_trials_curve(tmp_path):
+    opt = tp.TPE(SPACE, seed=0)
+    trial = opt.ask()
+    saved, path = {}, str(tmp_path / "epoch2.ckpt")
+
+    class NodeLost(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.current_epoch + 1 == 2:
+                saved["optimizer"] = opt.state_dict()  # what a checkpointing driver kept
+                trainer.save_checkpoint(path)
+                raise RuntimeError("node lost")
+
+    model, (train, val), kwargs = build({"lr": GOOD_LR}, epochs=4)
+    with pytest.warns(RuntimeWarning, match="node lost"), pytest.raises(RuntimeError):
+        pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="val_loss"), NodeLost()],
+                   **kwargs).fit(model, train, val)
+    before = opt.trial(trial.id).intermediate
+    assert sorted(before) == [1, 2]
+
+    resumed = tp.TPE.from_state_dict(saved["optimizer"])
+    callback = TPECallback(resumed, trial.id, monitor="val_loss")
+    model, (train, val), kwargs = build({"lr": GOOD_LR}, epochs=4)
+    pl.Trainer(callbacks=[callback], **kwargs).fit(model, train, val, ckpt_path=path)
+    done = resumed.trial(trial.id)
+    assert done.state == "complete" and sorted(done.intermediate) == [1, 2, 3, 4]
+    assert {s: done.intermediate[s] for s in (1, 2)} == before
+    assert sorted(callback.curve) == [1, 2, 3, 4] and callback.last_value == done.value
+
+
 def test_callback_pickles():
     import pickle
 
@@ -405,3 +462,100 @@ def test_tune_missing_metric_errors_the_trial_naming_the_key(tune_modules, tmp_p
                                               "metric_key": "val_los"}, 1).fit()
     assert grid.num_errors == 1
     assert "val_los" in str(grid[0].error) and "MissingMetricError" in str(grid[0].error)
+
+
+# ---------------------------------------------------------------------------------- real DDP
+def ddp_search(tmp_path, strategy: str, mode: str) -> tuple[list[dict], list[dict]]:
+    """Run tests/lightning_scripts/ddp_search.py: 2 CPU processes, gloo."""
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "lightning_scripts" /
+                                              "ddp_search.py"), str(tmp_path), strategy, mode],
+                         env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    finals = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("final-*.json"))]
+    trained_file = tmp_path / "trained.jsonl"
+    trained = ([json.loads(line) for line in trained_file.read_text().splitlines()]
+               if trained_file.exists() else [])
+    return finals, trained
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy,mode", [("ddp", "callback"), ("ddp", "tune_trainer"),
+                                           ("ddp_spawn", "tune_trainer")])
+def test_ddp_ranks_train_the_same_trials_and_tell_each_once(tmp_path, strategy, mode):
+    finals, trained = ddp_search(tmp_path, strategy, mode)
+    n_trials = 3 if mode == "tune_trainer" else 2
+    # ddp: every rank runs the script and its own search; ddp_spawn: only the caller's
+    assert len(finals) == (2 if strategy == "ddp" else 1)
+    for final in finals:
+        assert "error" not in final, final["error"]
+        trials = final["trials"]
+        assert len(trials) == n_trials  # each trial told once: no duplicate, none pending
+        assert all(t["state"] in ("complete", "pruned") for t in trials)
+        assert all(len(t["intermediate"]) >= 1 for t in trials)
+        complete = [t for t in trials if t["state"] == "complete"]
+        assert final["best_params"] == min(complete, key=lambda t: t["value"])["params"]
+        if mode == "tune_trainer":
+            assert final["result_best"] == final["best_params"]
+    assert all(f["trials"] == finals[0]["trials"] for f in finals)  # the ranks agree
+    # both ranks trained every trial, with the same learning rate
+    assert len(trained) == 2 * n_trials
+    by_rank = {r: [t["lr"] for t in trained if t["rank"] == r] for r in (0, 1)}
+    assert by_rank[0] == by_rank[1] == [t["params"]["lr"] for t in finals[0]["trials"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy,mode,words", [
+    ("ddp", "unseeded", "fixed seed"),
+    ("ddp_spawn", "callback", "reads the result back")])
+def test_ddp_combinations_that_cannot_work_are_refused(tmp_path, strategy, mode, words):
+    finals, trained = ddp_search(tmp_path, strategy, mode)
+    assert finals and all(words in f.get("error", "") for f in finals)
+    assert trained == []  # refused at setup, before any training
+
+
+def train_worker(config: dict) -> None:
+    """Ray Train worker code: the usual Lightning loop on Ray's DDP strategy, plus TPECallback."""
+    import ray.train.lightning as rtl
+
+    torch.set_num_threads(1)
+    model, (train, val), kwargs = build(config, epochs=2)
+    trainer = pl.Trainer(strategy=rtl.RayDDPStrategy(), plugins=[rtl.RayLightningEnvironment()],
+                         accelerator="cpu", devices="auto",
+                         callbacks=[TPECallback(metrics={"loss": "val_loss"})], **kwargs)
+    rtl.prepare_trainer(trainer).fit(model, train, val)
+
+
+def train_driver(config: dict) -> None:
+    """The Tune trial: one distributed training run of 2 CPU workers."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    TorchTrainer(train_worker, train_loop_config=config,
+                 scaling_config=ray.train.ScalingConfig(num_workers=2,
+                                                        resources_per_worker={"CPU": 0.5}),
+                 run_config=ray.train.RunConfig(
+                     name=f"train-{ray.tune.get_context().get_trial_id()}",
+                     storage_path=config["storage"],
+                     callbacks=[TuneReportCallback()])).fit()
+
+
+@pytest.mark.slow
+def test_a_tune_trial_trained_by_ray_train_workers_reports_through_the_callback(tune_modules,
+                                                                               tmp_path):
+    tune = tune_modules.tune
+    searcher = tune_modules.TPESearch(seed=0, n_startup_trials=1)
+    grid = tune.Tuner(
+        tune.with_resources(train_driver, {"cpu": 0.2}),
+        param_space={"lr": tune.loguniform(1e-3, 0.3), "storage": str(tmp_path / "train")},
+        tune_config=tune.TuneConfig(search_alg=searcher, metric="loss", mode="min",
+                                    num_samples=2, max_concurrent_trials=1),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="tune", verbose=0)).fit()
+    assert grid.num_errors == 0, [r.error for r in grid]
+    for result in grid:
+        assert list(result.metrics_dataframe["epoch"]) == [1, 2]  # one report per epoch
+    trials = searcher.optimizer.trials
+    assert [t.state for t in trials] == ["complete", "complete"]
+    assert all(sorted(t.intermediate) == [1, 2] for t in trials)
+    assert sorted(t.value for t in trials) == pytest.approx(
+        sorted(r.metrics["loss"] for r in grid))
