@@ -46,8 +46,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 if importlib.util.find_spec("torch") is None or (
@@ -63,7 +62,7 @@ __all__ = ["TPECallback", "TrialCallback", "TuneReportCallback", "MissingMetricE
 
 _PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 _HOOKS = ("validation_end", "train_epoch_end")
-_OUTCOME = "tpe_plugins/outcome"  # how a spawned rank zero hands its trial back (tune_trainer)
+OUTCOME_KEY = "tpe_plugins/outcome"  # how a spawned rank zero hands its trial back (tune_trainer)
 
 #: The pruner `tune_trainer` gives a new optimiser: median pruning needs no resource schedule
 #: and copes with noisy curves; the first 5 trials run in full to set the median, and no trial
@@ -77,7 +76,7 @@ class MissingMetricError(LookupError):
 
 
 # ---------------------------------------------------------------------------------- binding
-def _lightning_modules() -> list[Any]:
+def lightning_modules() -> list[Any]:
     """The Lightning packages this program uses: those imported, else the first installed."""
     loaded = [sys.modules[name] for name in _PACKAGES
               if hasattr(sys.modules.get(name), "Callback")]
@@ -94,7 +93,7 @@ _BOUND: dict[tuple, type] = {}
 
 def _bound(cls: type) -> type:
     """`cls` joined with the Callback class of each Lightning package in use (made once)."""
-    bases = tuple(module.Callback for module in _lightning_modules())
+    bases = tuple(module.Callback for module in lightning_modules())
     if (cls, bases) not in _BOUND:
         _BOUND[cls, bases] = type(cls.__name__, (cls, *bases), {"__module__": __name__})
     return _BOUND[cls, bases]
@@ -246,7 +245,7 @@ class TrialCallback(TPECallback):
             self.optimizer.tell(self.trial_id, self.last_value)
         if self._spawned() and self.handoff and trainer.is_global_zero:
             t = self.optimizer.trial(self.trial_id)
-            trainer.callback_metrics[_OUTCOME] = json.dumps(
+            trainer.callback_metrics[OUTCOME_KEY] = json.dumps(
                 {"state": str(t.state), "value": t.value, "curve": list(self.curve.items())})
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -274,17 +273,6 @@ class TrialCallback(TPECallback):
 
     def _pending(self) -> bool:
         return self.optimizer.trial(self.trial_id).state == "pending"
-
-
-def _replay(optimizer: tp.TPE, trial: tp.Trial, outcome: str) -> None:
-    """Apply a spawned rank zero's outcome (see `_OUTCOME`) to the caller's optimizer."""
-    data = json.loads(outcome)
-    for step, value in data["curve"]:
-        optimizer.report(trial, int(step), value)
-    if data["state"] == "pruned":
-        optimizer.prune(trial, data["value"])
-    else:
-        optimizer.tell(trial, data["value"] if data["state"] == "complete" else None)
 
 
 # ---------------------------------------------------------------------------------- Tune mode
@@ -400,73 +388,8 @@ def tune_checkpoint(filename: str = "checkpoint.ckpt") -> Iterator[str | None]:
         yield path
 
 
-# ---------------------------------------------------------------------------------- search
-@dataclass
-class TuneTrainerResult:
-    """The outcome of `tune_trainer`; `optimizer` can continue (or be saved with state_dict)."""
-
-    best_params: dict | None
-    best_value: float | None
-    trials: list[tp.Trial]
-    optimizer: tp.TPE
-
-
-def tune_trainer(build: Callable[[dict], tuple[Any, Any, dict]], space: Any = None, *,
-                 monitor: str, n_trials: int = 20, mode: str = "min", seed: int | None = None,
-                 pruner: tp.Pruner | None = None, optimizer: tp.TPE | None = None,
-                 on: str = "validation_end", **tpe_settings: Any) -> TuneTrainerResult:
-    """Tune a Lightning training loop with TPE and pruning, without Ray, one trial at a time.
-
-    build(params) returns (module, data, trainer_kwargs): a LightningModule, its data (a
-    LightningDataModule, or a (train_loader, val_loader) pair), and the keyword arguments of
-    the Trainer (made from the module's own Lightning package, with a TPECallback added).
-    pruner: the optimiser's pruning rule; None means DEFAULT_PRUNER, tp.NopPruner() never prunes.
-    optimizer: continue an existing search (e.g. `tp.TPE.from_state_dict(saved)`) instead of
-    starting one; space, mode, seed, pruner and tpe_settings are then ignored.
-    Works with strategy="ddp" (give a seed: every rank runs the search) and "ddp_spawn".
-    A trial whose build or fit raises is recorded as failed, with a warning, and the search
-    goes on. Returns the best complete trial and the optimiser.
-    """
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be at least 1, got {n_trials}")
-    if optimizer is None:
-        if space is None:
-            raise TypeError("tune_trainer needs a space (or an optimizer to continue)")
-        optimizer = tp.TPE(space, mode=mode, seed=seed,
-                           pruner=DEFAULT_PRUNER if pruner is None else pruner, **tpe_settings)
-    for _ in range(n_trials):
-        trial = optimizer.ask()
-        try:
-            module, data, trainer_kwargs = build(trial.params)
-            package = _package_of(module)
-            kwargs = dict(trainer_kwargs)
-            callbacks = kwargs.get("callbacks") or []
-            callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-            callback = TrialCallback(optimizer, trial, monitor=monitor, on=on, handoff=True)
-            kwargs["callbacks"] = [*callbacks, callback]
-            trainer = package.Trainer(**kwargs)
-            if isinstance(data, package.LightningDataModule):
-                trainer.fit(module, datamodule=data)
-            else:
-                train_loader, val_loader = data
-                trainer.fit(module, train_loader, val_loader)
-            outcome = trainer.callback_metrics.pop(_OUTCOME, None)
-            if outcome is not None and optimizer.trial(trial.id).state == "pending":
-                _replay(optimizer, trial, outcome)  # rank zero ran in a spawned process
-        except Exception as exc:  # a crashed trial must not end the search
-            if optimizer.trial(trial.id).state == "pending":
-                warnings.warn(f"tune_trainer: trial {trial.id} raised {exc!r}; recorded as "
-                              "failed", RuntimeWarning, stacklevel=2)
-                optimizer.tell(trial, None)
-    best = optimizer.best
-    return TuneTrainerResult(best.params if best else None, best.value if best else None,
-                             optimizer.trials, optimizer)
-
-
-def _package_of(module: Any) -> Any:
-    """The Lightning package (lightning.pytorch or pytorch_lightning) `module` belongs to."""
-    for package in _lightning_modules():
-        if isinstance(module, package.LightningModule):
-            return package
-    raise TypeError(f"build must return a LightningModule first, got {type(module).__name__}")
-
+# tune_trainer lives in its own module and is part of this one's API
+from tpe_plugins.integrations.lightning_search import (  # noqa: E402
+    TuneTrainerResult,
+    tune_trainer,
+)

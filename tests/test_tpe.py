@@ -281,3 +281,83 @@ def test_conditional_search_finds_the_better_branch():
         assert opt.best.params["model"] == {"type": "a", "k": 6}
         late_a.append(sum(t.params["model"]["type"] == "a" for t in opt.trials[30:]))
     assert np.mean(late_a) > 15  # most late trials go to the best branch, not all of them
+
+
+@pytest.mark.parametrize("settings,error,words", [
+    ({"bandwidth": "neighbor"}, TypeError, "unknown TPE setting"),
+    ({"bandwidth_factor": -1}, ValueError, r"bandwidth_factor must lie in \(0, inf"),
+    ({"gamma": 1}, TypeError, "gamma=0.1"),
+    ({"gamma": 1.5}, ValueError, "gamma: a fraction"),
+    ({"n_candidates": 2.5}, TypeError, "n_candidates must be a finite int"),
+    ({"prior_weight": float("nan")}, TypeError, "prior_weight"),
+    ({"categorical_mass": 1.0}, ValueError, "categorical_mass"),
+    ({"explore_fraction": "a"}, TypeError, "explore_fraction"),
+    ({"n_startup_trials": 2.5}, TypeError, "n_startup_trials must be an int"),
+    ({"constant_liar": "yes"}, TypeError, "constant_liar"),
+    ({"pruner": "median"}, TypeError, "pruner must be"),
+])
+def test_every_setting_is_validated(settings, error, words):
+    with pytest.raises(error, match=words):
+        tp.TPE({"x": tp.Float(0, 1)}, **settings)
+    with pytest.raises(error, match=words):  # the same check, without a space
+        tp.TPE.check_settings(**settings)
+
+
+def test_trial_states_are_an_enum_that_reads_as_text():
+    opt = tp.TPE({"x": tp.Float(0, 1)}, seed=0)
+    t = opt.tell(opt.ask(), 1.0)
+    assert t.state is tp.TrialState.COMPLETE and t.state == "complete"
+    assert json.loads(json.dumps(opt.state_dict()))["state"] == ["complete"]
+
+
+def test_space_api_validates_encodes_and_compares():
+    spec = {"lr": tp.Float(1e-4, 1e-1, log=True),
+            "model": tp.Categorical([{"type": "cnn", "k": tp.Int(3, 7, step=2)}, {"type": "mlp"}]),
+            "epochs": 10}
+    space = tp.Space(spec)
+    point = {"lr": 0.01, "model": {"type": "cnn", "k": 5}, "epochs": 10}
+    space.validate(point)
+    back = space.decode(space.encode(point))
+    assert back["model"] == point["model"] and back["lr"] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="model.k"):
+        space.validate({"lr": 0.01, "model": {"type": "cnn", "k": 11}, "epochs": 10})
+    assert tp.Space.from_dict(json.loads(json.dumps(space.to_dict()))) == space
+    assert tp.Space({**spec, "epochs": 20}) == space  # constants do not change the encoding
+    assert tp.Space({**spec, "lr": tp.Float(1e-4, 1.0, log=True)}) != space
+    other = {**spec, "model": tp.Categorical([{"type": "cnn", "k": tp.Int(3, 7, step=2)},
+                                              {"type": "rnn"}])}
+    assert tp.Space(other) == space  # branches compare by position and parameters
+    assert tp.Space({"a": tp.Categorical(["x", "y"])}) != tp.Space({"a": tp.Categorical(["x",
+                                                                                         "z"])})
+
+
+def test_trials_are_judged_at_the_step_they_reached():
+    from tpe_plugins.budgets import FULL, budget_order
+
+    # four trials ran 9 steps; one stopped at step 3 after losing there; one ended at step 3
+    # with the best value of all at that step (a plateau stopper)
+    y = np.array([0.5, 0.6, 0.7, 0.8, 2.0, 0.2])
+    budgets = np.array([9, 9, 9, 9, 3, 3])
+    curves = [{3: 1.0, 9: 0.5}, {3: 1.1, 9: 0.6}, {3: 1.2, 9: 0.7}, {3: 1.3, 9: 0.8},
+              {3: 2.0}, {3: 0.2}]
+    order = list(budget_order(y, budgets, lambda j: curves[j]))
+    assert order[0] == 5 and order[-1] == 4
+    assert order[1:5] == [0, 1, 2, 3]
+    # one budget (or none): the plain order of the values, ties kept in order
+    same = np.full(4, FULL)
+    assert list(budget_order(np.array([3.0, 1.0, 2.0, 1.0]), same, dict)) == [1, 3, 2, 0]
+
+
+def test_a_reported_curve_changes_the_suggestions():
+    def run(curve_of_trial_2: dict) -> list:
+        opt = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, seed=0, n_startup_trials=4)
+        for i, t in enumerate(opt.ask(4)):
+            for step in range(1, 4):
+                curve = curve_of_trial_2 if i == 2 else {s: 1.0 + i + 1 / s for s in (1, 2, 3)}
+                if step in curve:
+                    opt.report(t, step, curve[step])
+            opt.tell(t, curve[max(curve)] if i == 2 else 1.0 + i + 1 / 3)
+        return [opt.ask().params for _ in range(3)]
+
+    # trial 2 stopped at step 1 with a poor value, or at step 1 with the best value there
+    assert run({1: 9.0}) != run({1: 0.1})

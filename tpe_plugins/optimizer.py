@@ -63,20 +63,10 @@ class TPE:
     def __init__(self, space: Any, *, mode: str = "min", seed: int | None = None,
                  n_startup_trials: int = 10, startup: str = "sobol", constant_liar: bool = True,
                  pruner: Pruner | None = None, **settings: Any):
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if startup not in ("sobol", "random"):
-            raise ValueError(f"startup must be 'sobol' or 'random', got {startup!r}")
-        if n_startup_trials < 0:
-            raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {seed!r}")
-        unknown = set(settings) - set(sampler.Settings.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"unknown TPE setting(s) {sorted(unknown)}; "
-                            f"known: {sorted(sampler.Settings.__dataclass_fields__)}")
-        self.settings = sampler.Settings(**settings)
-        self.settings.validate()
+        self.settings = self.check_settings(mode=mode, seed=seed,
+                                            n_startup_trials=n_startup_trials, startup=startup,
+                                            constant_liar=constant_liar, pruner=pruner,
+                                            **settings)
         self.space = Space(space)
         self.mode = mode
         self.seed = seed
@@ -99,6 +89,35 @@ class TPE:
         self._intermediate: dict[int, dict[int, float]] = {}
         self._queue: list[dict] = []
         self._split_cache: tuple = (None, None)  # (finished ids, their order from best)
+
+    @staticmethod
+    def check_settings(*, mode: str = "min", seed: int | None = None, n_startup_trials: int = 10,
+                       startup: str = "sobol", constant_liar: bool = True,
+                       pruner: Pruner | None = None, **settings: Any) -> sampler.Settings:
+        """Validate TPE settings without a space (adapters check them before the space is
+        known); returns the model settings. Errors name the setting and what it accepts."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if startup not in ("sobol", "random"):
+            raise ValueError(f"startup must be 'sobol' or 'random', got {startup!r}")
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials,
+                                                                (int, np.integer)):
+            raise TypeError(f"n_startup_trials must be an int, got {n_startup_trials!r}")
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        if not isinstance(constant_liar, (bool, np.bool_)):
+            raise TypeError(f"constant_liar must be True or False, got {constant_liar!r}")
+        if pruner is not None and not isinstance(pruner, Pruner):
+            raise TypeError(f"pruner must be a tpe_plugins Pruner or None, got {pruner!r}")
+        unknown = set(settings) - set(sampler.Settings.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown TPE setting(s) {sorted(unknown)}; "
+                            f"known: {sorted(sampler.Settings.__dataclass_fields__)}")
+        model = sampler.Settings(**settings)
+        model.validate()
+        return model
 
     # ------------------------------------------------------------------ ask
     def ask(self, n: int | None = None) -> Trial | list[Trial]:

@@ -7,11 +7,15 @@ checkpoint file is unreadable.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from ray.tune.utils.util import flatten_dict, unflatten_dict
+
+from .space import plain
 
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"
 
@@ -80,3 +84,16 @@ def _from_dataframe(frame: Any) -> list[Record]:
         out.append(Record(None if trial_id is None else str(trial_id), config, result,
                           FAILED if failed else FINISHED))
     return out
+
+
+def metric_value(result: dict | None, metric: str) -> tuple[float | None, str]:
+    """The finite metric of a result, or None and the reason it is unusable."""
+    if not result or metric not in result:
+        return None, f"the result has no metric {metric!r}"
+    value = plain(result[metric])
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None, f"metric {metric!r} is {value!r}, not a number"
+    value = float(value)
+    if not math.isfinite(value):
+        return None, f"metric {metric!r} is {value}"
+    return value, ""

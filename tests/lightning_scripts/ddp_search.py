@@ -19,7 +19,6 @@ import torch
 import tpe_plugins as tp
 from tpe_plugins.integrations.lightning import TPECallback, tune_trainer
 
-warnings.filterwarnings("ignore")
 torch.set_num_threads(1)
 OUT, STRATEGY, MODE = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 SPACE = {"lr": tp.Float(1e-3, 0.3, log=True)}
@@ -76,6 +75,15 @@ def view(opt: tp.TPE) -> dict:
 
 def main() -> None:
     out = {"rank": int(os.environ.get("LOCAL_RANK", 0)), "pid": os.getpid()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search(out)
+    out["warnings"] = [str(w.message)[-2000:] for w in caught if "tpe" in str(w.message).lower()
+                       or "trial" in str(w.message)]
+    (OUT / f"final-{os.getpid()}.json").write_text(json.dumps(out))
+
+
+def search(out: dict) -> None:
     try:
         if MODE == "tune_trainer":
             result = tune_trainer(build, SPACE, monitor="val_loss", n_trials=3, seed=0,
@@ -92,7 +100,6 @@ def main() -> None:
             out.update(view(opt))
     except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
-    (OUT / f"final-{os.getpid()}.json").write_text(json.dumps(out))
 
 
 if __name__ == "__main__":
