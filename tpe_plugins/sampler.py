@@ -16,7 +16,6 @@ from tpe_plugins.parzen import ParzenEstimator
 from tpe_plugins.space import Space
 
 Gamma = str | float | Callable[[int], int]
-_LIAR_SCALE = 0.25
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class Settings:
     categorical_mass: float = 0.8
     weights: str = "uniform"
     explore_fraction: float = 0.1
+    liar_width: float = 0.25
 
     def validate(self) -> None:
         """Refuse settings that would fail later or silently mean something else."""
@@ -54,6 +54,7 @@ class Settings:
         _check_number("categorical_mass", self.categorical_mass, low=0, open_low=True, high=1,
                       open_high=True)
         _check_number("explore_fraction", self.explore_fraction, low=0, high=1, open_high=True)
+        _check_number("liar_width", self.liar_width, low=0, open_low=True)
         if self.weights not in ("uniform", "recent"):
             raise ValueError(f"weights: use 'uniform' or 'recent', got {self.weights!r}")
 
@@ -124,7 +125,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     # of the good region; in batches of 10 that did worse than no liar at all.
     lies = np.arange(len(Xb) - len(X_pending), len(Xb))
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
-                         narrow_bandwidth=_LIAR_SCALE * lx.bandwidth, **kw)
+                         narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw)
 
     n_explore = int(settings.n_candidates * settings.explore_fraction)
     n_wide = n_explore // 2
