@@ -76,7 +76,7 @@ from quality import (  # noqa: E402
     rankdata,
     reference_values,
 )
-from report import core_revision, machine  # noqa: E402
+from report import core_revision, machine, run_tasks  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
 
@@ -633,25 +633,8 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"seeds {args.seeds}, W {args.worker_list}, {args.trials} trials, "
           f"{args.label}", flush=True)
     start = time.perf_counter()
-    runs: list[dict] = []
-
-    def log(run: dict) -> None:
-        runs.append(run)
-        status = "FAILED" if run["error"] else f"{run['seconds']:.1f}s"
-        print(f"[{len(runs)}/{len(tasks)} {time.perf_counter() - start:6.0f}s] {run['problem']} "
-              f"{run['optimizer']} seed={run['seed']} W={run['workers']}: {status}", flush=True)
-        if run["error"]:
-            print(run["error"], file=sys.stderr, flush=True)
-
-    if args.jobs <= 1:
-        for task in tasks:
-            log(run_one(task))
-    else:
-        import multiprocessing
-
-        with multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=50) as pool:
-            for run in pool.imap_unordered(run_one, tasks, chunksize=1):
-                log(run)
+    runs = run_tasks(tasks, run_one, args.jobs, lambda r: (
+        f"{r['problem']} {r['optimizer']} seed={r['seed']} W={r['workers']}"))
     timing = None if args.no_timing else time_batch_ask(args.settings)
     elapsed = time.perf_counter() - start
 

@@ -45,7 +45,7 @@ from problems import (  # noqa: E402
     sample_uniform,
     suggest_optuna,
 )
-from report import core_revision, machine  # noqa: E402
+from report import core_revision, machine, run_tasks  # noqa: E402
 
 MAIN_OPTIMIZERS = ("tpe_plugins", "optuna_tpe", "hyperopt_tpe", "random")
 REFERENCE_OPTIMIZERS = ("optuna_gp",)
@@ -496,25 +496,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{len(tasks)} runs on {args.jobs} workers: {len(args.problem_list)} problems, "
           f"{args.seeds} seeds, {args.trials} trials", flush=True)
     start = time.perf_counter()
-    runs: list[dict] = []
-
-    def log(run: dict) -> None:
-        runs.append(run)
-        status = "FAILED" if run["error"] else f"{run['seconds']:.1f}s"
-        print(f"[{len(runs)}/{len(tasks)} {time.perf_counter() - start:6.0f}s] "
-              f"{run['problem']} {run['optimizer']} seed={run['seed']}: {status}", flush=True)
-        if run["error"]:
-            print(run["error"], file=sys.stderr, flush=True)
-
-    if args.jobs <= 1:
-        for task in tasks:
-            log(run_one(task))
-    else:
-        import multiprocessing
-
-        with multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=20) as pool:
-            for run in pool.imap_unordered(run_one, tasks, chunksize=1):
-                log(run)
+    runs = run_tasks(tasks, run_one, args.jobs,
+                     lambda r: f"{r['problem']} {r['optimizer']} seed={r['seed']}")
     elapsed = time.perf_counter() - start
     args.reused = len(reused)
     runs += reused

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 
 def machine(packages: tuple[str, ...] = ()) -> str:
@@ -34,3 +39,30 @@ def core_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + (" with uncommitted changes to tpe_plugins/" if dirty else "")
+
+
+def run_tasks(tasks: Sequence, run_one: Callable[[Any], dict], jobs: int,
+              describe: Callable[[dict], str]) -> list[dict]:
+    """Run independent benchmark tasks in `jobs` forked processes, printing one line per run.
+
+    Each run is a dict with "seconds" and "error" (None or a traceback) among its keys.
+    """
+    start = time.perf_counter()
+    runs: list[dict] = []
+
+    def log(run: dict) -> None:
+        runs.append(run)
+        status = "FAILED" if run["error"] else f"{run['seconds']:.1f}s"
+        print(f"[{len(runs)}/{len(tasks)} {time.perf_counter() - start:6.0f}s] "
+              f"{describe(run)}: {status}", flush=True)
+        if run["error"]:
+            print(run["error"], file=sys.stderr, flush=True)
+
+    if jobs <= 1:
+        for task in tasks:
+            log(run_one(task))
+    else:
+        with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=20) as pool:
+            for run in pool.imap_unordered(run_one, tasks, chunksize=1):
+                log(run)
+    return runs

@@ -172,11 +172,14 @@ class TPE:
 
     def _startup_row(self) -> np.ndarray:
         D = len(self.space)
-        if self.startup == "sobol" and self._sobol_used < self.n_startup_trials:
-            if self._sobol_points is None:
-                m = max(1, math.ceil(math.log2(max(self.n_startup_trials, 2))))
+        if self.startup == "sobol":
+            # Every start-up row continues one scrambled Sobol sequence: also the rows drawn
+            # beyond n_startup_trials while many trials run and fewer than 2 have finished,
+            # so that 32 or 64 concurrent first trials still fill the space evenly.
+            need = max(self.n_startup_trials, self._sobol_used + 1, 2)
+            if self._sobol_points is None or len(self._sobol_points) < need:
                 engine = qmc.Sobol(d=D, scramble=True, seed=self._sobol_seed)
-                self._sobol_points = engine.random_base2(m)
+                self._sobol_points = engine.random_base2(math.ceil(math.log2(need)))
             u = self._sobol_points[self._sobol_used]
             self._sobol_used += 1
         else:
