@@ -343,6 +343,10 @@ def test_trials_are_judged_at_the_step_they_reached():
     order = list(budget_order(y, budgets, lambda j: curves[j]))
     assert order[0] == 5 and order[-1] == 4
     assert order[1:5] == [0, 1, 2, 3]
+    # a trial told without a curve (a warm start) ran in full: it ranks with the longest
+    with_warm = list(budget_order(np.append(y, [0.55, 0.1]), np.append(budgets, [FULL, FULL]),
+                                  lambda j: (curves + [{}, {}])[j]))
+    assert with_warm[0] == 7 and with_warm.index(6) == with_warm.index(0) + 1
     # one budget (or none): the plain order of the values, ties kept in order
     same = np.full(4, FULL)
     assert list(budget_order(np.array([3.0, 1.0, 2.0, 1.0]), same, dict)) == [1, 3, 2, 0]

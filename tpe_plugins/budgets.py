@@ -16,7 +16,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.stats import rankdata
 
-FULL = np.iinfo(np.int64).max  # the budget of a trial told without any intermediate value
+FULL = np.iinfo(np.int64).max  # the budget of a trial told without any intermediate value;
+# next to trials with curves, it counts as having reached the longest of them
 
 
 def budget_order(y: np.ndarray, budgets: np.ndarray,
@@ -28,6 +29,9 @@ def budget_order(y: np.ndarray, budgets: np.ndarray,
     differ; `sign` turns its values into y's sign.
     """
     finite = ~np.isnan(y)
+    curved = budgets != FULL
+    if curved.any():  # a trial told without a curve ran in full: as far as the longest curve
+        budgets = np.where(curved, budgets, budgets[curved].max())
     levels = np.unique(budgets[finite])
     if len(levels) <= 1:
         return np.lexsort((np.arange(len(y)), y))  # stable sort by value, NaN last
@@ -51,8 +55,10 @@ def _values_at(y: np.ndarray, budgets: np.ndarray, curve: Callable[[int], dict[i
     final value at its own budget; NaN at levels beyond its budget."""
     n, L = len(y), len(levels)
     values = np.full((n, L), np.nan)
-    for j in np.flatnonzero((budgets != FULL) & ~np.isnan(y)):  # a lookup per curve
+    for j in np.flatnonzero(~np.isnan(y)):  # a lookup per curve
         c = curve(int(j))
+        if not c:
+            continue
         steps = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
         vals = sign * np.fromiter(c.values(), dtype=float, count=len(c))
         order = np.argsort(steps)

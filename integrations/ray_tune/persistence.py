@@ -41,7 +41,7 @@ class Persistence(Searcher):
         self._record_unknown(records, metric or self._metric, source="an earlier experiment")
 
     def _record_unknown(self, records: list[experiment.Record], metric: str | None = None,
-               source: str = "Tune's experiment state") -> None:
+                        source: str = "Tune's experiment state") -> None:
         """Record trials Tune ran but this searcher has not recorded.
 
         A config this searcher already holds is not added again, and unknown trials that share
@@ -49,12 +49,12 @@ class Persistence(Searcher):
         """
         metric = metric or self._metric
         known_keys = set(self._seen)
+        top_level = set(getattr(self._space, "children", {}))  # drop keys Tune added
         groups: dict[str, list] = defaultdict(list)
         for record in records:
             if record.trial_id is not None and record.trial_id in self._ids:
                 continue
-            known = set(getattr(self._space, "children", {}))
-            config = {k: v for k, v in sp.plain(record.config).items() if k in known}
+            config = {k: v for k, v in sp.plain(record.config).items() if k in top_level}
             try:
                 params = self._encode_point(config, f"trial {record.trial_id}")
             except (TypeError, ValueError) as exc:
@@ -123,6 +123,10 @@ class Persistence(Searcher):
             self._restore_error = None
             self._opt = None
             self._ensure_optimizer(required=True)
+            self._catch_up(checkpoint_dir)
+            # points_to_evaluate that Tune already ran are not queued again
+            self._queue = [p for p in self._queue if sp.config_key(p) not in self._seen]
+            return
         self._catch_up(checkpoint_dir)
 
     def _catch_up(self, experiment_dir: str) -> None:
