@@ -62,7 +62,6 @@ __all__ = ["TPECallback", "TrialCallback", "TuneReportCallback", "MissingMetricE
 
 _PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 _HOOKS = ("validation_end", "train_epoch_end")
-OUTCOME_KEY = "tpe_plugins/outcome"  # how a spawned rank zero hands its trial back (tune_trainer)
 
 #: The pruner `tune_trainer` gives a new optimiser: median pruning needs no resource schedule
 #: and copes with noisy curves; the first 5 trials run in full to set the median, and no trial
@@ -174,7 +173,7 @@ class TrialCallback(TPECallback):
     """Drives one pending trial of a core optimiser: report, prune, tell (module docstring)."""
 
     def __init__(self, optimizer: tp.TPE, trial: tp.Trial | int, *, monitor: str | None = None,
-                 metrics: Any = None, on: str = "validation_end", handoff: bool = False):
+                 metrics: Any = None, on: str = "validation_end", handoff: str | None = None):
         super().__init__(on)
         if not isinstance(optimizer, tp.TPE):
             raise TypeError(f"optimizer must be a tpe_plugins TPE, got {optimizer!r}")
@@ -187,7 +186,7 @@ class TrialCallback(TPECallback):
         self.trial_id = trial.id if isinstance(trial, tp.Trial) else int(trial)
         optimizer.trial(self.trial_id)  # unknown ids fail now
         self.monitor = monitor
-        self.handoff = handoff  # tune_trainer reads a spawned rank zero's outcome back
+        self.handoff = handoff  # a file where a spawned rank zero leaves the outcome (tune_trainer)
         self.curve: dict[int, float] = {}
         self.pruned = False
 
@@ -244,12 +243,17 @@ class TrialCallback(TPECallback):
                               "recorded as failed", RuntimeWarning, stacklevel=2)
             self.optimizer.tell(self.trial_id, self.last_value)
         if self._spawned() and self.handoff and trainer.is_global_zero:
+            # written as fit ends, before the spawned processes exit (which may still crash)
             t = self.optimizer.trial(self.trial_id)
-            trainer.callback_metrics[OUTCOME_KEY] = json.dumps(
-                {"state": str(t.state), "value": t.value, "curve": list(self.curve.items())})
+            outcome = {"state": str(t.state), "value": t.value, "curve": list(self.curve.items())}
+            with open(self.handoff + ".tmp", "w") as f:
+                json.dump(outcome, f)
+            os.replace(self.handoff + ".tmp", self.handoff)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         """A crashed fit is recorded as a failed trial rather than left pending."""
+        if self.handoff and not self._spawned():
+            return  # tune_trainer decides: a spawned rank zero may have finished the trial
         if self._pending():
             warnings.warn(f"TPECallback: trial {self.trial_id} raised {exception!r}; recorded "
                           "as failed", RuntimeWarning, stacklevel=2)

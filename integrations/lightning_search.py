@@ -2,13 +2,17 @@
 
 Each trial builds its module, data and Trainer, trains with a `TrialCallback` (report, prune,
 tell), and the search goes on past crashed trials. Under `strategy="ddp_spawn"` the callback
-runs in spawned copies of the optimiser; rank zero hands the trial's outcome back through
-`trainer.callback_metrics`, and it is replayed here on the caller's optimiser.
+runs in spawned copies of the optimiser; rank zero leaves the trial's outcome in a file as fit
+ends, and it is replayed here on the caller's optimiser. A file, because a spawned process can
+still crash while it exits (gloo teardown, seen as SIGABRT after a finished fit), and Lightning
+then returns nothing at all.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +21,6 @@ from typing import Any
 import tpe_plugins as tp
 from tpe_plugins.integrations.lightning import (
     DEFAULT_PRUNER,
-    OUTCOME_KEY,
     TrialCallback,
     lightning_modules,
 )
@@ -58,31 +61,45 @@ def tune_trainer(build: Callable[[dict], tuple[Any, Any, dict]], space: Any = No
                            pruner=DEFAULT_PRUNER if pruner is None else pruner, **tpe_settings)
     for _ in range(n_trials):
         trial = optimizer.ask()
-        try:
-            module, data, trainer_kwargs = build(trial.params)
-            package = _package_of(module)
-            kwargs = dict(trainer_kwargs)
-            callbacks = kwargs.get("callbacks") or []
-            callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-            callback = TrialCallback(optimizer, trial, monitor=monitor, on=on, handoff=True)
-            kwargs["callbacks"] = [*callbacks, callback]
-            trainer = package.Trainer(**kwargs)
-            if isinstance(data, package.LightningDataModule):
-                trainer.fit(module, datamodule=data)
-            else:
-                train_loader, val_loader = data
-                trainer.fit(module, train_loader, val_loader)
-            outcome = trainer.callback_metrics.pop(OUTCOME_KEY, None)
-            if outcome is not None and optimizer.trial(trial.id).state == "pending":
-                _replay(optimizer, trial, outcome)  # rank zero ran in a spawned process
-        except Exception as exc:  # a crashed trial must not end the search
-            if optimizer.trial(trial.id).state == "pending":
-                warnings.warn(f"tune_trainer: trial {trial.id} raised {exc!r}; recorded as "
+        with tempfile.TemporaryDirectory(prefix="tpe-trial-") as folder:
+            handoff = os.path.join(folder, "outcome.json")
+            try:
+                _fit(build, trial, TrialCallback(optimizer, trial, monitor=monitor, on=on,
+                                                 handoff=handoff))
+                error = None
+            except Exception as exc:  # a crashed trial must not end the search
+                error = exc
+            pending = optimizer.trial(trial.id).state == "pending"
+            if pending and os.path.exists(handoff):  # rank zero ran in a spawned process
+                with open(handoff) as f:
+                    _replay(optimizer, trial, json.load(f))
+                if error is not None:
+                    warnings.warn(f"tune_trainer: trial {trial.id} finished, then its processes "
+                                  f"raised {error!r}; its result is kept", RuntimeWarning,
+                                  stacklevel=2)
+            elif pending and error is not None:
+                warnings.warn(f"tune_trainer: trial {trial.id} raised {error!r}; recorded as "
                               "failed", RuntimeWarning, stacklevel=2)
                 optimizer.tell(trial, None)
     best = optimizer.best
     return TuneTrainerResult(best.params if best else None, best.value if best else None,
                              optimizer.trials, optimizer)
+
+
+def _fit(build: Callable[[dict], tuple[Any, Any, dict]], trial: tp.Trial,
+         callback: TrialCallback) -> None:
+    """Build the trial's module, data and Trainer (with `callback` added) and fit."""
+    module, data, trainer_kwargs = build(trial.params)
+    package = _package_of(module)
+    kwargs = dict(trainer_kwargs)
+    callbacks = kwargs.get("callbacks") or []
+    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+    trainer = package.Trainer(**{**kwargs, "callbacks": [*callbacks, callback]})
+    if isinstance(data, package.LightningDataModule):
+        trainer.fit(module, datamodule=data)
+    else:
+        train_loader, val_loader = data
+        trainer.fit(module, train_loader, val_loader)
 
 
 def _package_of(module: Any) -> Any:
@@ -93,9 +110,9 @@ def _package_of(module: Any) -> Any:
     raise TypeError(f"build must return a LightningModule first, got {type(module).__name__}")
 
 
-def _replay(optimizer: tp.TPE, trial: tp.Trial, outcome: str) -> None:
-    """Apply a spawned rank zero's outcome (see `OUTCOME_KEY`) to the caller's optimizer."""
-    data = json.loads(outcome)
+def _replay(optimizer: tp.TPE, trial: tp.Trial, data: dict) -> None:
+    """Apply a spawned rank zero's outcome (see `TrialCallback.on_fit_end`) to the caller's
+    optimizer."""
     for step, value in data["curve"]:
         optimizer.report(trial, int(step), value)
     if data["state"] == "pruned":
