@@ -332,7 +332,7 @@ def test_space_api_validates_encodes_and_compares():
 
 
 def test_trials_are_judged_at_the_step_they_reached():
-    from tpe_plugins.budgets import FULL, budget_order
+    from tpe_plugins.budgets import FULL, budget_order, flatten
 
     # four trials ran 9 steps; one stopped at step 3 after losing there; one ended at step 3
     # with the best value of all at that step (a plateau stopper)
@@ -340,16 +340,17 @@ def test_trials_are_judged_at_the_step_they_reached():
     budgets = np.array([9, 9, 9, 9, 3, 3])
     curves = [{3: 1.0, 9: 0.5}, {3: 1.1, 9: 0.6}, {3: 1.2, 9: 0.7}, {3: 1.3, 9: 0.8},
               {3: 2.0}, {3: 0.2}]
-    order = list(budget_order(y, budgets, lambda j: curves[j]))
+    order = list(budget_order(y, budgets, flatten(curves)))
     assert order[0] == 5 and order[-1] == 4
     assert order[1:5] == [0, 1, 2, 3]
     # a trial told without a curve (a warm start) ran in full: it ranks with the longest
     with_warm = list(budget_order(np.append(y, [0.55, 0.1]), np.append(budgets, [FULL, FULL]),
-                                  lambda j: (curves + [{}, {}])[j]))
+                                  flatten(curves + [{}, {}])))
     assert with_warm[0] == 7 and with_warm.index(6) == with_warm.index(0) + 1
     # one budget (or none): the plain order of the values, ties kept in order
     same = np.full(4, FULL)
-    assert list(budget_order(np.array([3.0, 1.0, 2.0, 1.0]), same, dict)) == [1, 3, 2, 0]
+    assert list(budget_order(np.array([3.0, 1.0, 2.0, 1.0]), same, flatten([{}] * 4))) == [
+        1, 3, 2, 0]
 
 
 def test_a_reported_curve_changes_the_suggestions():

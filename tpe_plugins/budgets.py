@@ -11,8 +11,6 @@ the plain order of the values, so sequential TPE is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy.stats import rankdata
 
@@ -21,12 +19,14 @@ FULL = np.iinfo(np.int64).max  # the budget of a trial told without any intermed
 
 
 def budget_order(y: np.ndarray, budgets: np.ndarray,
-                 curve: Callable[[int], dict[int, float]], sign: float = 1.0) -> np.ndarray:
+                 reports: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 sign: float = 1.0) -> np.ndarray:
     """Indices of finished trials from best to worst (minimisation).
 
     y: final values (NaN for a trial stopped before it had one). budgets: the last step of each
-    trial's curve, FULL for none. curve(j): trial j's {step: value}, read only when budgets
-    differ; `sign` turns its values into y's sign.
+    trial's curve, FULL for none. reports: the intermediate values as three flat arrays (the
+    trial's index into y, the step, the value, in the order they were reported), read only
+    when budgets differ; `sign` turns the values into y's sign.
     """
     finite = ~np.isnan(y)
     curved = budgets != FULL
@@ -35,10 +35,10 @@ def budget_order(y: np.ndarray, budgets: np.ndarray,
     levels = np.unique(budgets[finite])
     if len(levels) <= 1:
         return np.lexsort((np.arange(len(y)), y))  # stable sort by value, NaN last
-    values = _values_at(y, budgets, curve, sign, levels)  # (n, L), NaN where not reached
+    values = _values_at(y, budgets, reports, sign, levels)  # (n, L), NaN where not reached
     quantile = np.full(len(y), np.inf)
     level_of = np.searchsorted(levels, budgets)
-    for t in range(len(levels)):  # a handful of levels (rungs), not observations
+    for t in range(len(levels)):  # one pass per level (rung), not per observation
         column = values[:, t]
         reached = ~np.isnan(column)
         ranks = rankdata(column[reached])  # average ranks for ties
@@ -49,24 +49,33 @@ def budget_order(y: np.ndarray, budgets: np.ndarray,
     return np.lexsort((y, -budgets.astype(float), quantile))
 
 
-def _values_at(y: np.ndarray, budgets: np.ndarray, curve: Callable[[int], dict[int, float]],
-               sign: float, levels: np.ndarray) -> np.ndarray:
+def _values_at(y: np.ndarray, budgets: np.ndarray,
+               reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float,
+               levels: np.ndarray) -> np.ndarray:
     """Each trial's value at each level: its last reported value at a step <= the level, and its
     final value at its own budget; NaN at levels beyond its budget."""
-    n, L = len(y), len(levels)
-    values = np.full((n, L), np.nan)
-    for j in np.flatnonzero(~np.isnan(y)):  # a lookup per curve
-        c = curve(int(j))
-        if not c:
-            continue
-        steps = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
-        vals = sign * np.fromiter(c.values(), dtype=float, count=len(c))
-        order = np.argsort(steps)
-        steps, vals = steps[order], vals[order]
-        at = np.searchsorted(steps, levels, side="right") - 1
-        ok = (at >= 0) & (levels <= budgets[j])
-        values[j, ok] = vals[at[ok]]
+    values = np.full((len(y), len(levels)), np.nan)
+    pos, steps, vals = reports
+    order = np.lexsort((np.arange(len(pos)), steps, pos))  # by trial, step, then report order
+    pos, steps, vals = pos[order], steps[order], sign * vals[order]
+    for t, level in enumerate(levels):
+        m = steps <= level
+        p, v = pos[m], vals[m]
+        last = np.append(p[1:] != p[:-1], True)  # each trial's latest record up to the level
+        values[p[last], t] = v[last]
+    values[levels[None, :] > budgets[:, None]] = np.nan
     own = np.searchsorted(levels, budgets)
     finite = ~np.isnan(y)
     values[np.flatnonzero(finite), own[finite]] = y[finite]
+    values[~finite] = np.nan
     return values
+
+
+def flatten(curves: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`reports` for `budget_order` from one {step: value} dict per trial (for callers that
+    hold curves as dicts; the optimiser keeps its reports flat)."""
+    pos = [j for j, c in enumerate(curves) for _ in c]
+    steps = [s for c in curves for s in c]
+    values = [v for c in curves for v in c.values()]
+    return (np.array(pos, dtype=np.int64), np.array(steps, dtype=np.int64),
+            np.array(values, dtype=float))

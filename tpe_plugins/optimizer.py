@@ -84,6 +84,8 @@ class TPE:
         self._y = np.full(16, np.nan)  # values in minimisation sign
         self._state = np.zeros(16, dtype=np.int8)
         self._budget = np.full(16, -1, dtype=np.int64)  # last reported step, -1 for none
+        self._reports = np.zeros((16, 3))  # (trial, step, value) of every report, in order
+        self._n_reports = 0
         self._n = 0
         self._params: list[dict] = []
         self._intermediate: dict[int, dict[int, float]] = {}
@@ -165,8 +167,11 @@ class TPE:
         if key is not None and np.array_equal(key, finished):
             return order
         budgets = self._budget[finished]
-        order = budget_order(self._y[finished], np.where(budgets < 0, FULL, budgets),
-                             lambda j: self._intermediate[int(finished[j])], self._sign)
+        log = self._reports[: self._n_reports]
+        mine = np.isin(log[:, 0], finished)
+        reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
+        order = budget_order(self._y[finished], np.where(budgets < 0, FULL, budgets), reports,
+                             self._sign)
         self._split_cache = (finished, order)
         return order
 
@@ -229,8 +234,15 @@ class TPE:
         i = self._pending_id(trial, "report to")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
             raise TypeError(f"step must be an int, got {step!r}")
-        self._intermediate[i][int(step)] = _as_float(value, f"intermediate value of trial {i}")
-        self._budget[i] = max(self._budget[i], int(step))
+        self._record_report(i, int(step), _as_float(value, f"intermediate value of trial {i}"))
+
+    def _record_report(self, i: int, step: int, value: float) -> None:
+        self._intermediate[i][step] = value
+        self._budget[i] = max(self._budget[i], step)
+        if self._n_reports == len(self._reports):
+            self._reports = np.vstack([self._reports, np.zeros_like(self._reports)])
+        self._reports[self._n_reports] = (i, step, value)
+        self._n_reports += 1
 
     def should_prune(self, trial: Trial | int) -> bool:
         """Whether the pruner says this pending trial cannot beat the good ones."""
@@ -373,8 +385,8 @@ class TPE:
                 opt._append(row, state["params"][i])
                 opt._state[i] = _CODE[state["state"][i]]
                 opt._y[i] = np.nan if state["y"][i] is None else float(state["y"][i])
-                opt._intermediate[i] = {int(s): float(v) for s, v in state["intermediate"][i]}
-                opt._budget[i] = max(opt._intermediate[i], default=-1)
+                for s, v in state["intermediate"][i]:
+                    opt._record_report(i, int(s), float(v))
             opt._queue = copy.deepcopy(state["queue"])
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"corrupt tpe-plugins optimiser state: {exc!r}") from exc
