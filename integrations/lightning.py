@@ -319,7 +319,8 @@ class TuneReportCallback(TPECallback):
         self.save_checkpoints = save_checkpoints
         self.filename = filename
         self.reported: list[int] = []  # epochs reported, kept in Lightning checkpoints
-        self._built_in = _session()
+        self._built_in = _session()  # where it was made; setup finds where it trains
+        self._where = self._built_in
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         """Fail before training when there is nowhere to report to."""
