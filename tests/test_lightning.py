@@ -535,6 +535,8 @@ def train_driver(config: dict) -> None:
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    # on a loaded machine 2 workers can take longer than Ray Train's default 60 s to start
+    os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "600"
     TorchTrainer(train_worker, train_loop_config=config,
                  scaling_config=ray.train.ScalingConfig(num_workers=2,
                                                         resources_per_worker={"CPU": 0.5}),
