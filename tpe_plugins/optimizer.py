@@ -40,6 +40,10 @@ _CODE = {s: i for i, s in enumerate(_STATES)}
 STATE_FORMAT = "tpe-plugins/state/1"
 
 
+class SpaceMismatch(ValueError):
+    """`from_state_dict` was given a space that encodes differently from the saved one."""
+
+
 @dataclass
 class Trial:
     """A snapshot of one trial. `value` is in the caller's sign (as told)."""
@@ -362,7 +366,7 @@ class TPE:
                              f"expected {STATE_FORMAT!r})")
         try:
             if space is not None and Space(space) != Space.from_dict(state["space"]):
-                raise ValueError("the given space differs from the one in the saved state "
+                raise SpaceMismatch("the given space differs from the one in the saved state "
                                  "(parameters, bounds, steps or choices); restore with the "
                                  "original space")
             opt = cls(space if space is not None else space_from_dict(state["space"]),

@@ -112,6 +112,4 @@ def _to_json(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"cannot save {value} in a checkpoint")
         return value
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
     raise TypeError(f"cannot save {type(value).__name__} {value!r:.60} in a checkpoint")

@@ -16,6 +16,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 import tpe_plugins as tp
+from tpe_plugins.optimizer import SpaceMismatch
 
 from . import checkpoint, experiment
 from . import space as sp
@@ -168,18 +169,14 @@ class Persistence(Searcher):
             if node is None:
                 raise ValueError(f"{path}: corrupt TPESearch checkpoint: an optimizer state "
                                  "without a space")
-            core = sp.core_space(node)
             try:
-                saved_core = tp.Space.from_dict(state["optimizer"]["space"])
+                opt = tp.TPE.from_state_dict(state["optimizer"], space=sp.core_space(node))
+            except SpaceMismatch:
+                raise ValueError(f"{path}: the TPESearch checkpoint was made for a different "
+                                 "search space; restore with the space it was saved with"
+                                 ) from None
             except Exception as exc:
                 raise ValueError(f"{path}: corrupt TPESearch checkpoint: {exc!r}") from None
-            if tp.Space(core) != saved_core:
-                raise ValueError(f"{path}: the TPESearch checkpoint was made for a different "
-                                 "search space; restore with the space it was saved with")
-            try:
-                opt = tp.TPE.from_state_dict(state["optimizer"], space=core)
-            except ValueError as exc:
-                raise ValueError(f"{path}: corrupt TPESearch checkpoint: {exc}") from None
         for key, ours in (("metric", self._metric), ("mode", self._mode)):
             if ours is not None and state[key] is not None and ours != state[key]:
                 raise ValueError(f"{path} was saved with {key}={state[key]!r}, "
