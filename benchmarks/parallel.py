@@ -386,6 +386,15 @@ def _ratio_cell(c: dict | None) -> str:
     return f"{c['ratio']:.3f} [{c['lo']:.2f}, {c['hi']:.2f}]"
 
 
+def _w_table(opts: Sequence[str], names: dict[str, str], ws: Sequence[int],
+             cell: Any) -> list[str]:
+    """A markdown table with one row per optimiser and one column per W; cell(o, w) -> text."""
+    lines = ["| optimiser | " + " | ".join(f"W={w}" for w in ws) + " |",
+             "|---|" + "---:|" * len(ws)]
+    lines += [f"| {names[o]} | " + " | ".join(cell(o, w) for w in ws) + " |" for o in opts]
+    return lines
+
+
 def markdown(result: dict, args: argparse.Namespace, command: str, elapsed: float,
              timing: dict | None) -> str:
     opts = args.optimizer_list
@@ -418,33 +427,22 @@ def markdown(result: dict, args: argparse.Namespace, command: str, elapsed: floa
     if others and "random" in opts:
         lines += ["## Regret relative to random search", "",
                   "Geometric mean over problems of (mean final regret / random's mean final "
-                  "regret); lower is better, < 1 beats random.", "",
-                  "| optimiser | " + " | ".join(f"W={w}" for w in ws) + " |",
-                  "|---|" + "---:|" * len(ws)]
-        for o in others:
-            lines.append(f"| {names[o]} | " + " | ".join(
-                f"{result['geo_vs_random'][w][o]:.3f}" for w in ws) + " |")
+                  "regret); lower is better, < 1 beats random.", ""]
+        lines += _w_table(others, names, ws, lambda o, w: f"{result['geo_vs_random'][w][o]:.3f}")
         lines.append("")
     lines += ["## Mean rank", "",
               "Rank of the final regret among the optimisers on each (problem, seed), 1 = best, "
-              "averaged over problems and seeds.", "",
-              "| optimiser | " + " | ".join(f"W={w}" for w in ws) + " |",
-              "|---|" + "---:|" * len(ws)]
-    for o in opts:
-        lines.append(f"| {names[o]} | " + " | ".join(
-            f"{result['mean_rank'][w].get(o, math.nan):.2f}" for w in ws) + " |")
+              "averaged over problems and seeds.", ""]
+    lines += _w_table(opts, names, ws,
+                      lambda o, w: f"{result['mean_rank'][w].get(o, math.nan):.2f}")
     lines.append("")
     if result["geo_vs_one"]:
         wide = [w for w in ws if w != 1]
         targets = ", ".join(f"within {t:g}x at {w} workers" for w, t in TARGETS.items())
         lines += ["## Regret at W workers relative to 1 worker", "",
                   "Geometric mean over problems of (mean final regret at W / mean final regret "
-                  f"at 1 worker), per optimiser. Targets for tpe-plugins: {targets}.", "",
-                  "| optimiser | " + " | ".join(f"W={w}" for w in wide) + " |",
-                  "|---|" + "---:|" * len(wide)]
-        for o in opts:
-            lines.append(f"| {names[o]} | " + " | ".join(
-                f"{result['geo_vs_one'][w][o]:.2f}" for w in wide) + " |")
+                  f"at 1 worker), per optimiser. Targets for tpe-plugins: {targets}.", ""]
+        lines += _w_table(opts, names, wide, lambda o, w: f"{result['geo_vs_one'][w][o]:.2f}")
         if "tpe-plugins" in opts:
             verdicts = []
             for w, target in TARGETS.items():
