@@ -23,7 +23,14 @@ NUM_SAMPLES = 9
 
 
 def train(config: dict) -> dict:
-    time.sleep(1.0)  # long enough for three trials to overlap, one per node
+    """Wait until three trials have started (one per node; a fixed sleep let a loaded machine
+    run the first trials one after another on two nodes), then report."""
+    folder = config["started"]
+    with open(os.path.join(folder, f"{os.getpid()}-{time.time()}"), "w"):
+        pass
+    deadline = time.time() + 120
+    while len(os.listdir(folder)) < 3 and time.time() < deadline:
+        time.sleep(0.05)
     return {"loss": (config["x"] - 0.5) ** 2, "node": ray.get_runtime_context().get_node_id()}
 
 
@@ -35,8 +42,11 @@ def main() -> None:
     ray.init(address=cluster.address, log_to_driver=False)
     try:
         searcher = TPESearch(seed=0)
-        analysis = tune.run(train, config={"x": tune.uniform(0, 1)}, search_alg=searcher,
-                            metric="loss", mode="min", num_samples=NUM_SAMPLES,
+        started = os.path.join(sys.argv[1], "started")
+        os.makedirs(started)
+        analysis = tune.run(train, config={"x": tune.uniform(0, 1), "started": started},
+                            search_alg=searcher, metric="loss", mode="min",
+                            num_samples=NUM_SAMPLES, max_concurrent_trials=3,
                             resources_per_trial={"cpu": 1}, storage_path=sys.argv[1],
                             verbose=0)
         print(json.dumps({
