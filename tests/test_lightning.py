@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -471,6 +472,10 @@ def ddp_search(tmp_path, strategy: str, mode: str) -> tuple[list[dict], list[dic
                                               "ddp_search.py"), str(tmp_path), strategy, mode],
                          env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+    ranks = 2 if strategy == "ddp" else 1  # ddp: rank 1 runs the script too, and may end later
+    deadline = time.time() + 60
+    while len(list(tmp_path.glob("final-*.json"))) < ranks and time.time() < deadline:
+        time.sleep(0.1)
     finals = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("final-*.json"))]
     trained_file = tmp_path / "trained.jsonl"
     trained = ([json.loads(line) for line in trained_file.read_text().splitlines()]

@@ -81,6 +81,11 @@ def main() -> None:
     out["warnings"] = [str(w.message)[-2000:] for w in caught if "tpe" in str(w.message).lower()
                        or "trial" in str(w.message)]
     (OUT / f"final-{os.getpid()}.json").write_text(json.dumps(out))
+    # Leave without interpreter teardown: gloo's sometimes aborts there ("terminate called
+    # without an active exception"), after every result above is written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def search(out: dict) -> None:
