@@ -125,14 +125,52 @@ def nearest_neighbour_median(pts: np.ndarray) -> float:
 
 
 def test_concurrent_asks_spread_out():
-    """32 asks before any tell must not collapse onto one point; the liar spreads them."""
+    """ask(32) before any tell must not collapse onto one point; the batch's lies spread it.
+
+    ask(n) fits the model once (its lies are added to g without a refit); its median
+    neighbour distance is about 10% below that of 32 single asks, whose refits also narrow
+    g's bandwidth, at equal quality (see benchmarks/parallel.py).
+    """
     for seed in range(4):
         best, pts = batch_after_30(seed, constant_liar=True)
         _, pts_off = batch_after_30(seed, constant_liar=False)
         assert len({tuple(p) for p in pts}) == 32
         assert np.any(np.linalg.norm(pts - best, axis=1) < 0.05)  # still exploits the best
         assert nearest_neighbour_median(pts) > 0.04
-        assert nearest_neighbour_median(pts) > 2 * nearest_neighbour_median(pts_off)
+        assert nearest_neighbour_median(pts) > 1.75 * nearest_neighbour_median(pts_off)
+
+
+def test_a_batch_in_a_finite_space_repeats_nothing():
+    """The points of one ask(n) count as seen: a point repeats only when none of its own
+    candidates is new (at most once here; 24 single asks repeat as often)."""
+    space = {"a": tp.Int(0, 19), "b": tp.Categorical(["x", "y", "z"])}
+    for seed in range(3):
+        opt = tp.TPE(space, seed=seed)
+        for t in opt.ask(20):
+            opt.tell(t, (t.params["a"] - 7) ** 2 + (t.params["b"] != "y"))
+        batch = opt.ask(24)
+        keys = [(t.params["a"], t.params["b"]) for t in opt.trials]
+        assert len(set(keys)) >= 43
+        assert sum(abs(t.params["a"] - 7) <= 3 for t in batch) >= 12  # and exploits the best
+
+
+def test_a_batch_on_a_conditional_space_is_valid_and_takes_both_branches():
+    opt = tp.TPE(SPACE, seed=0)
+    for t in opt.ask(15):
+        opt.tell(t, branin(t.params))
+    batch = opt.ask(40)
+    assert len(opt) == 55 and all(t.state == "pending" for t in batch)
+    for t in batch:
+        m = t.params["model"]
+        assert set(m) == ({"kind", "u"} if m["kind"] == "a" else {"kind", "k"})
+    assert {t.params["model"]["kind"] for t in batch} == {"a", "b"}
+
+
+def test_ask_n_refuses_a_bad_count():
+    opt = tp.TPE(SPACE, seed=0)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n must be a positive int"):
+            opt.ask(bad)
 
 
 def test_pending_trials_count_toward_the_random_start():

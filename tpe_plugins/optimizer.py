@@ -128,22 +128,32 @@ class TPE:
     # ------------------------------------------------------------------ ask
     def ask(self, n: int | None = None) -> Trial | list[Trial]:
         """The next trial to run, or a batch of n. Pending trials steer later asks away."""
-        if n is not None:
-            if n < 1:
-                raise ValueError(f"n must be at least 1, got {n}")
-            return [self._ask_one() for _ in range(n)]
-        return self._ask_one()
+        if n is None:
+            return self._ask_one()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        batch: list[Trial] = []
+        while len(batch) < n and (self._queue or self._split() is None):
+            batch.append(self._ask_one())
+        if len(batch) < n:  # the rest from one fit of the model
+            rows = self._suggest_rows(n - len(batch))
+            batch += [self._append(row, self.space.decode(row)) for row in rows]
+        return batch
 
     def _ask_one(self) -> Trial:
         if self._queue:
             params = self._queue.pop(0)
             row = self.space.encode(params)
+        elif self._split() is None:
+            row = self._startup_row()
+            params = self.space.decode(row)
         else:
-            row = self._suggest_row()
+            row = self._suggest_rows(1)[0]
             params = self.space.decode(row)
         return self._append(row, params)
 
-    def _suggest_row(self) -> np.ndarray:
+    def _split(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The good and the bad trials' indices, or None while the start-up phase lasts."""
         codes = self._state[: self._n]
         n_live = int(np.sum(codes != _CODE[FAILED]))
         # A pruned trial is judged at the step it reached; one without a curve, or without a
@@ -152,15 +162,18 @@ class TPE:
         judged = pruned & (self._budget[: self._n] >= 0) & ~np.isnan(self._y[: self._n])
         finished = np.flatnonzero((codes == _CODE[COMPLETE]) | judged)
         if n_live < self.n_startup_trials or len(finished) < 2:
-            return self._startup_row()
+            return None
         ranked = finished[self._finished_order(finished)]
         k = sampler.n_good(len(ranked), self.settings.gamma)
-        good = ranked[:k]
-        bad = np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
+        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
+
+    def _suggest_rows(self, n: int) -> np.ndarray:
+        good, bad = self._split()
         X = self._X[: self._n]
+        codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
         return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
-                               self.settings, self._rng)
+                               self.settings, self._rng, n, liar=self.constant_liar)
 
     def _finished_order(self, finished: np.ndarray) -> np.ndarray:
         """Best-first order of the finished trials, judged at the budgets they reached.

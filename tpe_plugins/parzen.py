@@ -28,14 +28,15 @@ _UNIFORM_STD = np.sqrt(1 / 12)
 class ParzenEstimator:
     """Fit on encoded observations; evaluate `log_pdf` and `sample` in the same encoding.
 
-    All observations share one bandwidth per dimension, except `narrow_rows`, whose kernels are
-    no wider than `narrow_bandwidth`.
+    All observations share one bandwidth per dimension (Scott's rule, or `bandwidth` when given),
+    except `narrow_rows`, whose kernels are no wider than `narrow_bandwidth`.
     """
 
     def __init__(self, space: Space, X: np.ndarray, weights: np.ndarray, *,
                  prior_weight: float = 1.0, min_bandwidth: float = 0.02,
                  bandwidth_factor: float = 1.0, categorical_mass: float = 0.8,
-                 narrow_rows: np.ndarray | None = None, narrow_bandwidth: np.ndarray | None = None):
+                 narrow_rows: np.ndarray | None = None, narrow_bandwidth: np.ndarray | None = None,
+                 bandwidth: np.ndarray | None = None):
         self.space = space
         m, D = X.shape
         kinds = space.kinds
@@ -53,9 +54,12 @@ class ParzenEstimator:
         act = ~np.isnan(Xn)
         self.mu = np.vstack([np.where(act, Xn, 0.0), np.full(len(self.num), 0.5)])
         self.num_active = np.vstack([act, np.ones(len(self.num), dtype=bool)])
-        floor = np.array([_floor(space.dims[d], min_bandwidth) for d in self.num])
-        bw = _bandwidths(Xn, act, np.asarray(weights, float), prior_weight, bandwidth_factor)
-        self.bandwidth = np.clip(bw, floor, 1.0)
+        if bandwidth is None:
+            floor = np.array([_floor(space.dims[d], min_bandwidth) for d in self.num])
+            bw = _bandwidths(Xn, act, np.asarray(weights, float), prior_weight, bandwidth_factor)
+            self.bandwidth = np.clip(bw, floor, 1.0)
+        else:
+            self.bandwidth = np.asarray(bandwidth, dtype=float)
         sigma = np.repeat(self.bandwidth[None, :], m, axis=0)
         if narrow_rows is not None:  # pending trials: no wider than the caller's narrow width
             sigma[narrow_rows] = np.minimum(sigma[narrow_rows], narrow_bandwidth)
@@ -145,12 +149,22 @@ class ParzenEstimator:
         peak = out.max(axis=1, keepdims=True)
         out -= peak
         np.exp(out, out=out)
-        log_p = np.log(out.sum(axis=1)) + peak[:, 0]
-        for d in self.num[self.cont]:  # a grid read by density still gives a mass
+        return np.log(out.sum(axis=1)) + peak[:, 0] + self._log_cell_width(X)
+
+    def log_kernels(self, X: np.ndarray, components: np.ndarray) -> np.ndarray:
+        """(N, K) log density of each row of X under each listed component's kernel alone
+        (unweighted), on the same scale as `log_pdf`."""
+        out = self._features(X) @ self.weights[:, components] - self.log_w[components]
+        return out + self._log_cell_width(X)[:, None]
+
+    def _log_cell_width(self, X: np.ndarray) -> np.ndarray:
+        """A grid read by density, not by table, still gives a mass: density x cell width."""
+        out = np.zeros(len(X))
+        for d in self.num[self.cont]:
             dim = self.space.dims[d]
             if dim.kind == "discrete":
-                log_p += np.log(_cell_width(dim, X[:, d]))
-        return log_p
+                out += np.log(_cell_width(dim, X[:, d]))
+        return out
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, rng: np.random.Generator, widen: float = 1.0) -> np.ndarray:

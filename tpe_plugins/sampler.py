@@ -1,6 +1,6 @@
 """The TPE step: split observations, fit l(x) and g(x), pick the candidate with the best ratio.
 
-This module is stateless: it reads encoded observations and returns one encoded point. The
+This module is stateless: it reads encoded observations and returns encoded points. The
 optimiser in `optimizer.py` owns the history, the random state and the startup phase.
 """
 
@@ -101,13 +101,19 @@ def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
 
 def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.ndarray,
             age_bad: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
-            settings: Settings, rng: np.random.Generator) -> np.ndarray:
-    """One encoded point from TPE.
+            settings: Settings, rng: np.random.Generator, n: int = 1,
+            liar: bool = True) -> np.ndarray:
+    """n encoded points from TPE, (n, D).
 
     X_good, X_bad: the split of the finished trials (see `budgets.budget_order`), with their
     creation indices as ages. X_pending: running trials, the constant liar's lies.
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
-    candidate exists.
+    candidate exists. liar=False: the points of a batch do not repel each other.
+
+    A batch fits l(x) and g(x) once. Point j is the best of its own n_candidates draws, as if
+    asked alone, with points 0..j-1 added to g(x) as lies: the same narrow kernels a pending
+    trial gets. Adding a kernel to g's mixture needs no refit, so ask(64) costs one fit and
+    64 small matrix products instead of 64 fits.
     """
     Xg, Xb = X_good, np.vstack([X_bad, X_pending])
     if settings.weights == "recent":
@@ -127,23 +133,55 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
                          narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw)
 
+    C, chunks = _candidates(space, lx, settings, rng, n)
+    log_g = gx.log_pdf(C)
+    score = lx.log_pdf(C) - log_g
+    liar = liar and n > 1
+    if liar:  # the batch's own lies: one kernel per picked candidate, at a pending trial's width
+        batch_lies = ParzenEstimator(space, C, np.ones(len(C)), **kw,
+                                     bandwidth=np.minimum(gx.bandwidth, settings.liar_width
+                                                          * lx.bandwidth))
+        log_mass_g = np.log(wb.sum() + settings.prior_weight) + log_g
+    continuous = space.kinds == "continuous"
+    repeats = not np.all(np.any(~np.isnan(C[:, continuous]), axis=1))
+    picks = np.empty(n, dtype=int)
+    for j, rows in enumerate(chunks):
+        s = score[rows]
+        if liar and j:  # g(x) grows by the kernels of the points already picked
+            kernels = batch_lies.log_kernels(C[rows], picks[:j])
+            peak = kernels.max(axis=1)
+            lie = peak + np.log(np.exp(kernels - peak[:, None]).sum(axis=1))
+            s = s - np.logaddexp(0.0, lie - log_mass_g[rows])
+        if repeats:
+            seen = rows_in(C[rows], np.vstack([X_seen, C[picks[:j]]]))
+            if not seen.all():
+                s[seen] = -np.inf
+        if len(space.selectors):
+            s[~_sample_branch(C[rows], space.selectors, lx, gx, rng)] = -np.inf
+        picks[j] = rows[int(np.argmax(s))]
+    return C[picks]
+
+
+def _candidates(space: Space, lx: ParzenEstimator, settings: Settings,
+                rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n sets of n_candidates draws, most from l(x), a few from a 3x widened l(x) and uniform.
+
+    Returns every candidate and (n, n_candidates) row indices of each set.
+    """
     n_explore = int(settings.n_candidates * settings.explore_fraction)
     n_wide = n_explore // 2
-    parts = [lx.sample(settings.n_candidates - n_explore, rng)]
+    n_uniform = n_explore - n_wide
+    n_main = settings.n_candidates - n_explore
+    parts = [lx.sample(n_main * n, rng)]
     if n_wide:
-        parts.append(lx.sample(n_wide, rng, widen=3.0))
-    if n_explore - n_wide:
-        parts.append(space.snap(rng.random((n_explore - n_wide, len(space)))))
-    C = np.vstack(parts)
-    score = lx.log_pdf(C) - gx.log_pdf(C)
-    continuous = space.kinds == "continuous"
-    if not np.all(np.any(~np.isnan(C[:, continuous]), axis=1)):  # repeats are possible
-        seen = rows_in(C, X_seen)
-        if not seen.all():
-            score[seen] = -np.inf
-    if len(space.selectors):
-        score[~_sample_branch(C, space.selectors, lx, gx, rng)] = -np.inf
-    return C[int(np.argmax(score))]
+        parts.append(lx.sample(n_wide * n, rng, widen=3.0))
+    if n_uniform:
+        parts.append(space.snap(rng.random((n_uniform * n, len(space)))))
+    j = np.arange(n)[:, None]
+    chunks = np.hstack([j * n_main + np.arange(n_main),
+                        n_main * n + j * n_wide + np.arange(n_wide),
+                        (n_main + n_wide) * n + j * n_uniform + np.arange(n_uniform)])
+    return np.vstack(parts), chunks
 
 
 def _sample_branch(C: np.ndarray, selectors: np.ndarray, lx: ParzenEstimator,
