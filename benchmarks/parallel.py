@@ -61,11 +61,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from problems import (  # noqa: E402
+    HELDOUT_PROBLEMS,
     PROBLEMS,
     Problem,
     from_hyperopt,
     get_problem,
     hyperopt_space,
+    problem_names,
     sample_uniform,
     suggest_optuna,
 )
@@ -564,7 +566,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", default=None,
                     help=f"comma list (default {','.join(DEFAULT_PROBLEMS)}); any of "
-                    f"{','.join(PROBLEMS)}")
+                    f"{','.join(PROBLEMS)}; 'heldout' = {','.join(HELDOUT_PROBLEMS)}")
     ap.add_argument("--seeds", default=None, help="e.g. 0-9 (default) or 10-29 or 0,3,5")
     ap.add_argument("--workers", default=None, help="comma list of W (default 1,8,32,64)")
     ap.add_argument("--trials", type=int, default=100, help="trials per run (default 100)")
@@ -587,8 +589,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.seeds = "0-1" if args.quick else "0-9"
     if args.workers is None:
         args.workers = "1,8" if args.quick else "1,8,32,64"
-    args.problem_list = [get_problem(p.strip()).name for p in args.problems.split(",")
-                         if p.strip()]
+    args.problem_list = problem_names(args.problems)
     args.seed_list = parse_seeds(args.seeds)
     args.worker_list = [int(w) for w in args.workers.split(",") if w.strip()]
     args.optimizer_list = [o.strip() for o in args.optimizers.split(",") if o.strip()]

@@ -38,10 +38,12 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from problems import (  # noqa: E402
     PROBLEMS,
+    TUNED_PROBLEMS,
     Problem,
     from_hyperopt,
     get_problem,
     hyperopt_space,
+    problem_names,
     sample_uniform,
     suggest_optuna,
 )
@@ -446,9 +448,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.seeds = args.seeds or (3 if args.quick else 10)
     args.trials = args.trials or (30 if args.quick else 100)
     if args.problems is None:
-        args.problems = ",".join(QUICK_PROBLEMS if args.quick else PROBLEMS)
-    args.problem_list = [get_problem(p.strip()).name for p in args.problems.split(",")
-                         if p.strip()]
+        args.problems = ",".join(QUICK_PROBLEMS if args.quick else TUNED_PROBLEMS)
+    args.problem_list = problem_names(args.problems)
     args.optimizer_list = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     for o in args.optimizer_list:
         if o not in LABELS:
