@@ -244,7 +244,7 @@ def test_how_each_ending_is_recorded():
         s.on_trial_result("nometric", {"acc": 1, "training_iteration": 1})
     with pytest.warns(RuntimeWarning, match="no metric 'loss'"):
         s.on_trial_complete("nometric", {"acc": 1, "training_iteration": 3})
-    start("paused", [6.0])  # removed while paused: it ran, so pruned at its last value
+    start("paused", [7.0, 6.0])  # removed while paused: it ran, complete at its last value
     s.on_trial_complete("paused")
     start("pending")  # removed before it ran: carries no information
     s.on_trial_complete("pending")
@@ -257,7 +257,8 @@ def test_how_each_ending_is_recorded():
     assert (got["natural"].state, got["natural"].value) == ("complete", 1.0)
     assert (got["stopped"].state, got["stopped"].value) == ("complete", 4.0)
     assert got["stopped"].intermediate == {1: 5.0, 2: 4.0}  # judged at step 2 by the model
-    assert (got["paused"].state, got["paused"].value) == ("pruned", 6.0)
+    assert (got["paused"].state, got["paused"].value) == ("complete", 6.0)
+    assert got["paused"].intermediate == {1: 7.0, 2: 6.0}
     for tid in ("error", "nan", "nometric", "pending"):
         assert got[tid].state == "failed", tid
     assert got["natural"].intermediate == {1: 3.0, 2: 2.0, 3: 1.0}

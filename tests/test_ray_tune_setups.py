@@ -12,7 +12,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
-from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB  # noqa: E402
+from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB, HyperBandScheduler  # noqa: E402,E501
 from ray.tune.search import ConcurrencyLimiter, Repeater  # noqa: E402
 from ray.tune.stopper import TrialPlateauStopper  # noqa: E402
 
@@ -72,6 +72,44 @@ def test_asha_with_eight_concurrent_trials_learns_from_where_each_stopped(ray_se
         rung = max(t.intermediate)
         peers = [u.intermediate[rung] for u in opt.trials if max(u.intermediate) >= rung]
         assert t.intermediate[rung] <= np.quantile(peers, 0.5)
+
+
+def epochs(config):
+    """Three epochs per result: the budget counter is `epoch`, not training_iteration."""
+    for it in range(1, 10):
+        time.sleep(0.02)
+        tune.report({"loss": config["x"] + 1.0 / it, "epoch": 3 * it})
+
+
+def test_hyperband_on_an_epoch_counter_feeds_the_model_at_those_epochs(ray_session, tmp_path):
+    searcher = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0,
+                         n_startup_trials=4, time_attr="epoch")
+    analysis = run(epochs, searcher, tmp_path, num_samples=12,
+                   resources_per_trial={"cpu": 0.25},
+                   scheduler=HyperBandScheduler(time_attr="epoch", max_t=27,
+                                                reduction_factor=9))  # a 9-trial bracket
+    reached = {t.last_result["loss"]: t.last_result["epoch"] for t in analysis.trials}
+    assert min(reached.values()) < 27 and max(reached.values()) == 27  # HyperBand cut some
+    opt = searcher.optimizer
+    # a trial HyperBand ends while it is paused comes back without a result: complete at its
+    # last reported value, judged at the epoch it reached
+    assert [t.state for t in opt.trials] == ["complete"] * 12
+    for t in opt.trials:  # the curve's steps are the epochs, up to where the trial stopped
+        assert set(t.intermediate) == set(range(3, reached[t.value] + 1, 3))
+    full = [t for t in opt.trials if max(t.intermediate) == 27]
+    assert opt.best.value == min(t.value for t in full)
+    top = model_order(opt)[:2]  # the good group: no trial that lost where it was cut
+    by_id = {t.id: t for t in opt.trials}
+    for i in top:
+        t = by_id[i]
+        rung = max(t.intermediate)
+        peers = [u.intermediate[rung] for u in opt.trials if max(u.intermediate) >= rung]
+        assert t.intermediate[rung] <= np.quantile(peers, 0.5)
+
+
+def test_time_attr_must_name_a_field():
+    with pytest.raises(TypeError, match="time_attr must be the name of a result field"):
+        TPESearch({"x": tune.uniform(0, 1)}, time_attr=None)
 
 
 def plateau(config):

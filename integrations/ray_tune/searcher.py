@@ -4,14 +4,16 @@ How trial endings are recorded. Tune does not tell a searcher who ended a trial 
 itself, the run's stopper, or a scheduler such as ASHA), so TPESearch does not guess:
 
 - any end with a usable final metric: complete, with the whole learning curve reported on the
-  way (steps are `training_iteration`). The model judges every trial at the step it reached
-  (see `tpe_plugins.budgets`), so a trial ASHA stopped at a rung counts by its value there
-  against every other trial's value at that rung, and a trial ended early by a Stopper with a
-  good value counts as good;
+  way (steps are the result's `time_attr`, by default `training_iteration`: give the
+  scheduler's `time_attr` when it counts something else, e.g. epochs). The model judges every
+  trial at the step it reached (see `tpe_plugins.budgets`), so a trial ASHA stopped at a rung
+  counts by its value there against every other trial's value at that rung, and a trial ended
+  early by a Stopper with a good value counts as good;
 - error (exception, dead worker), NaN/inf, or a final result without the metric: failed, with a
   warning; failed trials do not enter the model;
-- removed while pending or paused (HyperBand): pruned at its last reported value, or failed if
-  it never reported one (it carries no information, and it may be suggested again).
+- removed while paused (HyperBand ends a paused trial without a result, also one paused at
+  max_t): complete at its last reported value, judged at that step like any other; removed
+  before it reported anything: failed (it carries no information, and may be suggested again).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from .persistence import Persistence
 
 logger = logging.getLogger(__name__)
 
-_ITERATION = "training_iteration"
 _FINITE_LIMIT = 10**6  # spaces with more configurations are treated as infinite
 
 
@@ -46,17 +47,24 @@ class TPESearch(Persistence):
     points_to_evaluate: configs (nested dicts, or flat "a/b" keys) to run first.
     evaluated_rewards: metric values already known for points_to_evaluate (then not rerun).
     seed, **tpe_settings: passed to `tp.TPE` (n_startup_trials, gamma, constant_liar, ...).
+    time_attr: the result field that counts the budget a trial has used, the step of its
+    learning curve (use the scheduler's time_attr). It must count in whole units (iterations,
+    epochs); for one that does not, such as time_total_s, the results are counted instead.
     """
 
     def __init__(self, space: dict | None = None, metric: str | None = None,
                  mode: str | None = None, points_to_evaluate: list[dict] | None = None,
                  evaluated_rewards: list[float] | None = None, seed: int | None = None,
-                 **tpe_settings: Any):
+                 time_attr: str = "training_iteration", **tpe_settings: Any):
         if metric is not None and not isinstance(metric, str):
             raise TypeError(f"TPESearch optimises one metric; got metric={metric!r}")
         if mode not in (None, "min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not isinstance(time_attr, str) or not time_attr:
+            raise TypeError(f"time_attr must be the name of a result field, such as "
+                            f"'training_iteration', got {time_attr!r}")
         super().__init__(metric=metric, mode=mode)
+        self.time_attr = time_attr
         points = sp.plain(list(points_to_evaluate or []))
         rewards = None if evaluated_rewards is None else sp.plain(list(evaluated_rewards))
         if rewards is not None and len(rewards) != len(points):
@@ -156,8 +164,8 @@ class TPESearch(Persistence):
             self._warn_once(trial_id, f"TPESearch: trial {trial_id}: {why}; this result is not "
                                       "recorded")
             return
-        step = sp.plain(result.get(_ITERATION))
-        if not isinstance(step, int) or isinstance(step, bool):
+        step = self._step(trial_id, result)
+        if step is None:
             step = len(self._opt.trial(self._live[trial_id]).intermediate) + 1
         self._opt.report(self._live[trial_id], step, value)
         self._last[trial_id] = [step, value]
@@ -196,7 +204,7 @@ class TPESearch(Persistence):
             return
         if result is None:  # removed while pending or paused
             if last is not None:
-                self._opt.prune(i)
+                self._opt.tell(i, last[1])
             else:
                 self._opt.tell(i, None)
                 self._unsee(self._opt.trial(i).params)  # it never ran: it may come again
@@ -207,11 +215,24 @@ class TPESearch(Persistence):
                           RuntimeWarning, stacklevel=2)
             self._opt.tell(i, None)
             return
-        step = sp.plain(result.get(_ITERATION))
-        if isinstance(step, int) and not isinstance(step, bool) and (
-                last is None or last[0] < step):
+        step = self._step(trial_id, result)
+        if step is not None and (last is None or last[0] < step):
             self._opt.report(i, step, value)  # the final point of the learning curve
         self._opt.tell(i, value)
+
+    def _step(self, trial_id: str, result: dict) -> int | None:
+        """The result's time_attr as a whole number of units, or None."""
+        step = sp.plain(result.get(self.time_attr))
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if isinstance(step, int) and not isinstance(step, bool):
+            return step
+        if step is not None and "time_attr" not in self._warned:
+            self._warned.add("time_attr")
+            warnings.warn(f"TPESearch: time_attr {self.time_attr!r} is {step!r} in trial "
+                          f"{trial_id}, not a whole number of units; learning curves count "
+                          "results instead", RuntimeWarning, stacklevel=3)
+        return None
 
     def _unsee(self, params: Any) -> None:
         key = sp.config_key(params)
