@@ -130,6 +130,36 @@ def test_standalone_pruning_stops_the_trainer_and_records_the_trial_as_pruned():
     assert result.best_params == {"lr": GOOD_LR} and result.optimizer is opt
 
 
+def test_per_epoch_reports_reach_the_model():
+    """A trial its Trainer ended after one epoch is judged by its value there against the
+    others' values at epoch 1, not by its final value against their final values; so the
+    callback's per-epoch reports change what the optimiser suggests next."""
+    lrs, epochs = (0.2, 0.25, 0.3), (4, 4, 1)
+
+    def search(with_curves: bool) -> tp.TPE:
+        opt = tp.TPE(SPACE, seed=0, n_startup_trials=3)
+        for lr, n in zip(lrs, epochs, strict=True):
+            opt.enqueue({"lr": lr})
+            trial = opt.ask()
+            model, (train, val), kwargs = build({"lr": lr}, epochs=n)
+            pl.Trainer(callbacks=[TPECallback(opt, trial, monitor="val_loss")],
+                       **kwargs).fit(model, train, val)
+        if with_curves:
+            return opt
+        plain = tp.TPE(SPACE, seed=0, n_startup_trials=3)  # the same trials, final values only
+        for t in opt.trials:
+            plain.add_trial(t.params, t.value)
+        return plain
+
+    opt, plain = search(True), search(False)
+    short, long_ = opt.trials[2], opt.trials[:2]
+    assert list(short.intermediate) == [1] and all(len(t.intermediate) == 4 for t in long_)
+    # at epoch 1 the short trial led; by final values it is last
+    assert short.intermediate[1] < min(t.intermediate[1] for t in long_)
+    assert short.value > max(t.value for t in long_)
+    assert [opt.ask().params for _ in range(3)] != [plain.ask().params for _ in range(3)]
+
+
 def test_tune_trainer_default_pruner_and_result():
     result = tune_trainer(build, SPACE, monitor="val_loss", n_trials=3, seed=1)
     assert result.optimizer.pruner is DEFAULT_PRUNER
