@@ -7,8 +7,10 @@ cheap function of the config and is not timed.
 
     python benchmarks/ray_overhead.py              # 1000 trials
     python benchmarks/ray_overhead.py --quick      # 200 trials
+    python benchmarks/ray_overhead.py --concurrent 8,64 --searchers TPESearch
+                                                   # 8 and 64 trials pending at all times
 
-Writes benchmarks/results/ray_overhead.md.
+Writes benchmarks/results/ray_overhead.md (ray_overhead_concurrent.md with --concurrent).
 """
 
 from __future__ import annotations
@@ -64,21 +66,24 @@ def objective(c: dict) -> float:
             + abs(c["layers"] - 3) * 0.1 + abs(math.log2(c["width"]) - 7) * 0.1 + act)
 
 
-def measure(name: str, n_trials: int, seed: int) -> np.ndarray:
-    """Seconds spent in suggest + on_trial_complete for each trial."""
+def measure(name: str, n_trials: int, seed: int, concurrent: int = 1) -> np.ndarray:
+    """Seconds spent in suggest + on_trial_complete for each trial, with `concurrent` trials
+    pending: each suggest comes while the others still run, the oldest then completes."""
     searcher = SEARCHERS[name](seed)
     searcher.set_search_properties("loss", "min", SPACE)
-    times = np.empty(n_trials)
+    times = np.zeros(n_trials)
+    pending: list[tuple[int, dict]] = []
     for i in range(n_trials):
-        tid = f"t{i}"
         t0 = time.perf_counter()
-        config = searcher.suggest(tid)
-        t1 = time.perf_counter()
+        config = searcher.suggest(f"t{i}")
+        times[i] += time.perf_counter() - t0
         assert config not in (None, Searcher.FINISHED)
-        result = {"loss": objective(config), "training_iteration": 1}
-        t2 = time.perf_counter()
-        searcher.on_trial_complete(tid, result)
-        times[i] = (t1 - t0) + (time.perf_counter() - t2)
+        pending.append((i, {"loss": objective(config), "training_iteration": 1}))
+        while len(pending) >= concurrent or (i == n_trials - 1 and pending):
+            j, result = pending.pop(0)
+            t0 = time.perf_counter()
+            searcher.on_trial_complete(f"t{j}", result)
+            times[j] += time.perf_counter() - t0
     return times
 
 
@@ -87,22 +92,28 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="200 trials")
+    parser.add_argument("--concurrent", default="1",
+                        help="comma list of how many trials are pending at once (default 1)")
+    parser.add_argument("--searchers", default=",".join(SEARCHERS))
     args = parser.parse_args()
+    levels = [int(c) for c in args.concurrent.split(",")]
     n = 200 if args.quick else args.trials
     logging.getLogger("ray").setLevel(logging.ERROR)
     logging.getLogger("optuna").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
 
     rows = []
-    for name in SEARCHERS:
-        start = time.perf_counter()
-        times = measure(name, n, args.seed)
-        wall = time.perf_counter() - start
-        tenth = max(1, n // 10)
-        rows.append((name, 1000 * times.mean(), 1000 * times[:tenth].mean(),
-                     1000 * times[-tenth:].mean(), 1000 * times.max(), times.sum(), wall))
-        print(f"{name:15s} mean {rows[-1][1]:8.2f} ms/trial, total {times.sum():7.1f} s",
-              flush=True)
+    for name in args.searchers.split(","):
+        for c in levels:
+            start = time.perf_counter()
+            times = measure(name, n, args.seed, c)
+            wall = time.perf_counter() - start
+            tenth = max(1, n // 10)
+            label = name if levels == [1] else f"{name}, {c} pending"
+            rows.append((label, 1000 * times.mean(), 1000 * times[:tenth].mean(),
+                         1000 * times[-tenth:].mean(), 1000 * times.max(), times.sum(), wall))
+            print(f"{label:25s} mean {rows[-1][1]:8.2f} ms/trial, total {times.sum():7.1f} s",
+                  flush=True)
 
     tenth = max(1, n // 10)
     lines = [
@@ -115,7 +126,7 @@ def main() -> None:
         "",
         f"Machine: {machine(PACKAGES)}.",
         "",
-        f"Command: `python benchmarks/ray_overhead.py{' --quick' if args.quick else ''}`",
+        f"Command: `{' '.join(['python benchmarks/ray_overhead.py', *sys.argv[1:]])}`",
         "",
         f"| searcher | mean ms/trial | first {tenth} trials | last {tenth} trials | "
         "max ms | total s |",
@@ -125,7 +136,7 @@ def main() -> None:
         lines.append(f"| {name} | {mean:.2f} | {first:.2f} | {last:.2f} | {worst:.1f} | "
                      f"{total:.1f} |")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "ray_overhead.md"
+    out = RESULTS / ("ray_overhead.md" if levels == [1] else "ray_overhead_concurrent.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[-len(rows) - 2:]))
     print(f"wrote {out}")
