@@ -10,6 +10,9 @@ reach the budget (default 20 full trainings = 540 epochs). Setups, side by side 
 
 - tpe-plugins MF + ASHA: `tp.TPE`, every epoch reported (`opt.report`), each trial told its
   last value; the model judges it at the epoch it reached (`tpe_plugins.budgets`);
+- tpe-plugins BOHB rule + ASHA: the same, with `fidelity="largest_budget"`: the model is fit
+  only on the trials that reached the largest budget that at least D + 2 trials reached
+  (BOHB's rule), instead of judging every trial at the epoch it reached;
 - tpe-plugins final-only + ASHA: the same TPE told only final values, a stopped trial pruned
   without its curve (the bad group), as before multi-fidelity;
 - random + ASHA;
@@ -58,10 +61,12 @@ from report import core_revision, machine, run_tasks  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
 
-SETUPS = ("tpe-plugins MF + ASHA", "tpe-plugins final-only + ASHA", "random + ASHA",
+SETUPS = ("tpe-plugins MF + ASHA", "tpe-plugins BOHB rule + ASHA",
+          "tpe-plugins final-only + ASHA", "random + ASHA",
           "OptunaSearch + ASHA", "HyperOptSearch + ASHA", "optuna TPE + HyperbandPruner",
           "tpe-plugins MF + SHA pruner", "random, full training")
-SHORT = {"tpe-plugins MF + ASHA": "tpe-mf", "tpe-plugins final-only + ASHA": "tpe-final",
+SHORT = {"tpe-plugins MF + ASHA": "tpe-mf", "tpe-plugins BOHB rule + ASHA": "tpe-bohb-rule",
+         "tpe-plugins final-only + ASHA": "tpe-final",
          "random + ASHA": "random", "OptunaSearch + ASHA": "optuna-search",
          "HyperOptSearch + ASHA": "hyperopt-search", "optuna TPE + HyperbandPruner":
          "optuna-hyperband", "tpe-plugins MF + SHA pruner": "tpe-sha",
@@ -88,8 +93,9 @@ class Driver:
 
 
 class TPEDriver(Driver):
-    def __init__(self, seed: int, curves: bool, pruner: Any = None):
-        self.opt = tp.TPE(lc.SPACE, seed=seed, n_startup_trials=N_STARTUP, pruner=pruner)
+    def __init__(self, seed: int, curves: bool, pruner: Any = None, **settings: Any):
+        self.opt = tp.TPE(lc.SPACE, seed=seed, n_startup_trials=N_STARTUP, pruner=pruner,
+                          **settings)
         self.curves, self.own_pruner = curves, pruner is not None
 
     def ask(self) -> tuple[Any, dict]:
@@ -185,6 +191,8 @@ def make_driver(setup: str, seed: int) -> tuple[Driver, bool]:
     """The driver, and whether Ray's ASHA scheduler stops trials for it."""
     if setup == "tpe-plugins MF + ASHA":
         return TPEDriver(seed, curves=True), True
+    if setup == "tpe-plugins BOHB rule + ASHA":
+        return TPEDriver(seed, curves=True, fidelity="largest_budget"), True
     if setup == "tpe-plugins final-only + ASHA":
         return TPEDriver(seed, curves=False), True
     if setup == "tpe-plugins MF + SHA pruner":

@@ -404,3 +404,19 @@ def test_a_reported_curve_changes_the_suggestions():
 
     # trial 2 stopped at step 1 with a poor value, or at step 1 with the best value there
     assert run({1: 9.0}) != run({1: 0.1})
+
+
+def test_the_bohb_rule_fits_on_the_largest_budget_with_enough_trials():
+    from tpe_plugins.budgets import flatten, largest_budget_order
+
+    y = np.array([0.5, 0.9, 0.2, 0.4, 0.3])  # final values; trials 2-4 stopped at step 1
+    budgets = np.array([3, 3, 1, 1, 1])
+    reports = flatten([{1: 0.8, 2: 0.6, 3: 0.5}, {1: 1.0, 3: 0.9}, {1: 0.2}, {1: 0.4},
+                       {1: 0.3}])
+    # two trials reached step 3: with min_points 2 only they are modelled, by value there
+    assert list(largest_budget_order(y, budgets, reports, 1.0, 2)) == [0, 1]
+    # with min_points 3 the largest budget with enough trials is step 1: all five, by value
+    # at step 1 (0.8, 1.0, 0.2, 0.4, 0.3)
+    assert list(largest_budget_order(y, budgets, reports, 1.0, 3)) == [2, 4, 3, 0, 1]
+    with pytest.raises(ValueError, match="fidelity: use 'quantile' or 'largest_budget'"):
+        tp.TPE(SPACE, fidelity="bohb")

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from tpe_plugins import sampler
-from tpe_plugins.budgets import FULL, budget_order
+from tpe_plugins.budgets import FULL, budget_order, largest_budget_order
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.space import Space, space_from_dict
 
@@ -187,8 +187,12 @@ class TPE:
         log = self._reports[: self._n_reports]
         mine = np.isin(log[:, 0], finished)
         reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
-        order = budget_order(self._y[finished], np.where(budgets < 0, FULL, budgets), reports,
-                             self._sign)
+        budgets = np.where(budgets < 0, FULL, budgets)
+        if self.settings.fidelity == "largest_budget":
+            order = largest_budget_order(self._y[finished], budgets, reports, self._sign,
+                                         len(self.space) + 2)
+        else:
+            order = budget_order(self._y[finished], budgets, reports, self._sign)
         self._split_cache = (finished, order)
         return order
 

@@ -31,6 +31,7 @@ class Settings:
     weights: str = "uniform"
     explore_fraction: float = 0.1
     liar_width: float = 0.25
+    fidelity: str = "quantile"
 
     def validate(self) -> None:
         """Refuse settings that would fail later or silently mean something else."""
@@ -55,6 +56,9 @@ class Settings:
                       open_high=True)
         _check_number("explore_fraction", self.explore_fraction, low=0, high=1, open_high=True)
         _check_number("liar_width", self.liar_width, low=0, open_low=True)
+        if self.fidelity not in ("quantile", "largest_budget"):
+            raise ValueError(f"fidelity: use 'quantile' or 'largest_budget', got "
+                             f"{self.fidelity!r}")
         if self.weights not in ("uniform", "recent"):
             raise ValueError(f"weights: use 'uniform' or 'recent', got {self.weights!r}")
 
