@@ -1,7 +1,7 @@
 """Learning from every epoch: searchers paired with early stopping, at equal training epochs.
 
 Problems: the tabulated learning curves of `learning_curves.py` (a small MLP on digits,
-breast_cancer, wine and a synthetic set; validation loss after each of 27 epochs, for each of
+breast_cancer and two generated sets; validation loss after each of 27 epochs, for each of
 4,032 configurations), so a search costs no training and every setup sees the same curves.
 
 A cluster of W workers (default 4) is simulated: a worker trains one trial, one epoch per time
@@ -28,7 +28,7 @@ the simulated results. Reported: the best validation loss of any trial that trai
 epochs, as a function of the epochs spent, minus the best full-budget loss in the table.
 
     python benchmarks/multifidelity.py                   # 4 data sets x 10 seeds, ~10 min
-    python benchmarks/multifidelity.py --quick           # 2 data sets x 2 seeds
+    python benchmarks/multifidelity.py --quick           # 1 data set x 2 seeds
     python benchmarks/multifidelity.py --seeds 10-29 --out benchmarks/results/multifidelity_heldout
 """
 
@@ -426,11 +426,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--budget", type=int, default=20 * lc.MAX_EPOCHS)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="digits and wine, seeds 0-1")
+    ap.add_argument("--quick", action="store_true", help="breast_cancer, seeds 0-1")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
     if args.quick:
-        args.datasets, args.seeds = "digits,wine", "0-1"
+        args.datasets, args.seeds = "breast_cancer", "0-1"
     lo, _, hi = args.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
     by_short = {v: k for k, v in SHORT.items()}
