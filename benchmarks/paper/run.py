@@ -295,6 +295,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small data, few trials (< 3 min)")
     p.add_argument("--seeds", type=int, help="seeds per optimiser (0, 1, ...)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="start at this seed (to continue an interrupted run)")
     p.add_argument("--trials", type=int, help="trials per run")
     p.add_argument("--epochs", type=int, help="training epochs per trial")
     p.add_argument("--size", choices=("full", "quick", "tiny"), help="data set size")
@@ -303,8 +305,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated, from {', '.join(OPTIMIZERS)}")
     p.add_argument("--concurrency", type=int, default=2, help="trials at a time (and CPUs)")
     p.add_argument("--out", type=Path, default=HERE / "results")
-    p.add_argument("--from-results", type=Path, metavar="JSON",
-                   help="run nothing: rewrite table.md and best_so_far.png from a results.json")
+    p.add_argument("--from-results", type=Path, metavar="JSON", nargs="+",
+                   help="run nothing: rewrite table.md and best_so_far.png from results.json "
+                   "files (several: their runs are merged, e.g. an interrupted run and its "
+                   "continuation with --first-seed)")
     args = p.parse_args(argv)
     preset = PRESETS["quick" if args.quick else "full"]
     for key in ("size", "epochs", "trials", "seeds"):
@@ -324,7 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.from_results:
-        saved = json.loads(args.from_results.read_text())
+        saved = merge([json.loads(path.read_text()) for path in args.from_results])
         write(saved["runs"], saved["meta"], args.out)
         print(make_table(saved["runs"], saved["meta"]))
         return saved
@@ -351,7 +355,8 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="tpe-paper-") as storage, warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            for seed in range(args.seeds):  # seeds outermost: a partial run stays balanced
+            # seeds outermost: a partial run stays balanced
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for d in args.datasets:
                     for o in args.optimizer_list:
                         spec = RunSpec(dataset=d, size=args.size, epochs=args.epochs, seed=seed)
@@ -371,6 +376,23 @@ def main(argv: list[str] | None = None) -> dict:
     print(make_table(runs, meta))
     print(f"wrote {args.out}/results.json, table.md, best_so_far.png")
     return {"meta": meta, "runs": runs}
+
+
+def merge(results: list[dict]) -> dict:
+    """One result from several runs of this script: a seed's runs are taken from the last file
+    that has all of them (an interrupted seed in an earlier file is replaced)."""
+    per_seed: dict[int, list[dict]] = {}
+    for res in results:
+        n_cells = len(res["meta"]["datasets"]) * len(res["meta"]["optimizers"])
+        seeds = sorted({run["seed"] for run in res["runs"]})
+        for seed in seeds:
+            mine = [run for run in res["runs"] if run["seed"] == seed]
+            if len(mine) == n_cells:
+                per_seed[seed] = mine
+    meta = dict(results[0]["meta"])
+    meta.update(seeds=len(per_seed), command=" and ".join(r["meta"]["command"] for r in results),
+                wall_minutes=sum(r["meta"].get("wall_minutes", 0.0) for r in results))
+    return {"meta": meta, "runs": [run for seed in sorted(per_seed) for run in per_seed[seed]]}
 
 
 if __name__ == "__main__":
