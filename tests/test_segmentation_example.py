@@ -38,8 +38,10 @@ def test_example_runs_end_to_end_and_writes_every_output(ray_session, tmp_path):
     metrics = example.main(["--trials", "2", "--epochs", "2", "--n-images", "60",
                             "--image-size", "16", "--gpus", "0", "--out", str(tmp_path)])
     for name in ("segmentations.png", "loss_curves.png", "search.png", "metrics.json",
-                 "metrics.md"):
+                 "metrics.md", "report.html"):
         assert (tmp_path / name).stat().st_size > 0, name
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5  # the search as one page, every plot
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test"] == metrics["test"]
     assert set(saved["test"]) == {"precision", "recall", "iou", "dice"}

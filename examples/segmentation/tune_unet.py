@@ -8,7 +8,8 @@ the same budget under the same ASHA scheduler: TPE (`TPESearch`) and Tune's rand
     python examples/segmentation/tune_unet.py --trials 64 --epochs 30 --image-size 128 \\
         --n-images 4000 --gpus 4                              # one trial per GPU
 
-Writes to --out: segmentations.png, loss_curves.png, search.png, metrics.json, metrics.md.
+Writes to --out: segmentations.png, loss_curves.png, search.png, metrics.json, metrics.md,
+and report.html (the TPE search as one page: `python -m tpe_plugins.report`).
 """
 
 from __future__ import annotations
@@ -299,6 +300,11 @@ def main(argv: list[str] | None = None) -> dict:
         checkpoint = best.get_best_checkpoint("val_loss", "min")
         test_metrics, val_pred, best_epoch = evaluate(checkpoint, data, accelerator)
         history = best.metrics_dataframe
+        # the same page `python -m tpe_plugins.report <experiment folder>` writes
+        from tpe_plugins.report import load_run, render
+
+        run = load_run(tpe_grid.experiment_path, metric="val_loss", mode="min")
+        (args.out / "report.html").write_text(render(run))
 
     plot_segmentations(data["val_x"][:10], data["val_y"][:10], val_pred,
                        args.out / "segmentations.png")
