@@ -5,7 +5,7 @@ from __future__ import annotations
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tpe_plugins.optimizer import TPE, Trial
@@ -13,17 +13,21 @@ from tpe_plugins.optimizer import TPE, Trial
 
 @dataclass
 class MinimizeResult:
-    """The outcome of `minimize`; `optimizer` can be asked for more trials."""
+    """The outcome of `minimize`; `optimizer` can be asked for more trials. With several
+    objectives there is no single best: best_params and best_value are None, see pareto."""
 
     best_params: dict | None
     best_value: float | None
     trials: list[Trial]
     optimizer: TPE
+    pareto: list[Trial] = field(default_factory=list)
 
 
-def minimize(fn: Callable[[dict], float], space: Any, n_trials: int = 100,
-             seed: int | None = None, mode: str = "min", **tpe_settings: Any) -> MinimizeResult:
-    """Run `fn(params)` n_trials times under TPE and return the best.
+def minimize(fn: Callable[[dict], Any], space: Any, n_trials: int = 100,
+             seed: int | None = None, mode: str | list[str] = "min",
+             **tpe_settings: Any) -> MinimizeResult:
+    """Run `fn(params)` n_trials times under TPE and return the best (the Pareto front when
+    `mode` lists several objectives and fn returns one value per objective).
 
     An exception in `fn` is recorded as a failed trial, with a warning, and the search goes on.
     """
@@ -39,6 +43,8 @@ def minimize(fn: Callable[[dict], float], space: Any, n_trials: int = 100,
                           f"{traceback.format_exc(limit=3)}", RuntimeWarning, stacklevel=2)
             value = None
         opt.tell(trial, value)
+    if opt.n_objectives > 1:
+        return MinimizeResult(None, None, opt.trials, opt, opt.pareto)
     best = opt.best
     return MinimizeResult(best.params if best else None, best.value if best else None,
-                          opt.trials, opt)
+                          opt.trials, opt, opt.pareto)

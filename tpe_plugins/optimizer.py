@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from tpe_plugins import sampler
+from tpe_plugins import pareto, sampler
 from tpe_plugins.budgets import FULL, budget_order, largest_budget_order
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.space import Space, space_from_dict
@@ -46,12 +46,13 @@ class SpaceMismatch(ValueError):
 
 @dataclass
 class Trial:
-    """A snapshot of one trial. `value` is in the caller's sign (as told)."""
+    """A snapshot of one trial. `value` is in the caller's sign (as told): a float, or a list
+    with one float per objective when the optimiser has several."""
 
     id: int
     params: dict
     state: TrialState = PENDING
-    value: float | None = None
+    value: float | list[float] | None = None
     intermediate: dict = field(default_factory=dict)
 
 
@@ -72,7 +73,10 @@ class TPE:
                                             constant_liar=constant_liar, pruner=pruner,
                                             **settings)
         self.space = Space(space)
-        self.mode = mode
+        modes = list(mode) if isinstance(mode, (list, tuple)) else [mode]
+        self.mode = modes[0] if len(modes) == 1 else modes  # "min", or ["min", "max", ...]
+        self.n_objectives = len(modes)
+        self._signs = np.array([1.0 if m == "min" else -1.0 for m in modes])
         self.seed = seed
         self.n_startup_trials = int(n_startup_trials)
         self.startup = startup
@@ -86,6 +90,7 @@ class TPE:
         D = len(self.space)
         self._X = np.full((16, D), np.nan)  # encoded params, grown by doubling
         self._y = np.full(16, np.nan)  # values in minimisation sign
+        self._Y = np.full((16, self.n_objectives), np.nan)  # several objectives: one column each
         self._state = np.zeros(16, dtype=np.int8)
         self._budget = np.full(16, -1, dtype=np.int64)  # last reported step, -1 for none
         self._reports = np.zeros((16, 3))  # (trial, step, value) of every report, in order
@@ -102,8 +107,10 @@ class TPE:
                        pruner: Pruner | None = None, **settings: Any) -> sampler.Settings:
         """Validate TPE settings without a space (adapters check them before the space is
         known); returns the model settings. Errors name the setting and what it accepts."""
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        modes = list(mode) if isinstance(mode, (list, tuple)) else [mode]
+        if not modes or any(m not in ("min", "max") for m in modes):
+            raise ValueError(f"mode must be 'min' or 'max', or a list of them with one entry per "
+                             f"objective (e.g. ['min', 'max']), got {mode!r}")
         if startup not in ("sobol", "random"):
             raise ValueError(f"startup must be 'sobol' or 'random', got {startup!r}")
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials,
@@ -156,6 +163,13 @@ class TPE:
         """The good and the bad trials' indices, or None while the start-up phase lasts."""
         codes = self._state[: self._n]
         n_live = int(np.sum(codes != _CODE[FAILED]))
+        if self.n_objectives > 1:  # fronts, then hypervolume contribution (see pareto.py)
+            finished = np.flatnonzero(codes == _CODE[COMPLETE])
+            if n_live < self.n_startup_trials or len(finished) < 2:
+                return None
+            good = pareto.good_mask(self._Y[finished],
+                                    sampler.n_good(len(finished), self.settings.gamma))
+            return finished[good], finished[~good]
         # A pruned trial is judged at the step it reached; one without a curve, or without a
         # value, has no such step and stays in the bad group.
         pruned = codes == _CODE[PRUNED]
@@ -172,8 +186,11 @@ class TPE:
         X = self._X[: self._n]
         codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
+        weights = (pareto.contribution_weights(self._Y[good]) if self.n_objectives > 1
+                   else None)
         return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
-                               self.settings, self._rng, n, liar=self.constant_liar)
+                               self.settings, self._rng, n, liar=self.constant_liar,
+                               good_weights=weights)
 
     def _finished_order(self, finished: np.ndarray) -> np.ndarray:
         """Best-first order of the finished trials, judged at the budgets they reached.
@@ -223,6 +240,7 @@ class TPE:
             grow = len(self._y)
             self._X = np.vstack([self._X, np.full_like(self._X, np.nan)])
             self._y = np.concatenate([self._y, np.full(grow, np.nan)])
+            self._Y = np.vstack([self._Y, np.full_like(self._Y, np.nan)])
             self._state = np.concatenate([self._state, np.zeros(grow, dtype=np.int8)])
             self._budget = np.concatenate([self._budget, np.full(grow, -1, dtype=np.int64)])
         i = self._n
@@ -234,12 +252,17 @@ class TPE:
         return self.trial(i)
 
     # ------------------------------------------------------------------ tell and friends
-    def tell(self, trial: Trial | int, value: float | None) -> Trial:
-        """Record a pending trial's result. None, NaN or inf records it as failed."""
+    def tell(self, trial: Trial | int, value: float | list[float] | None) -> Trial:
+        """Record a pending trial's result (one value per objective, in the order of `mode`,
+        when there are several). None, NaN or inf records it as failed."""
         i = self._pending_id(trial, "tell")
         if value is None:
             self._state[i] = _CODE[FAILED]
             return self.trial(i)
+        if self.n_objectives > 1:
+            return self._tell_several(i, value)
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = value[0]
         v = _as_float(value, f"value of trial {i}")
         if not math.isfinite(v):
             warnings.warn(f"trial {i} returned {v}; recorded as failed", RuntimeWarning,
@@ -250,8 +273,32 @@ class TPE:
         self._state[i] = _CODE[COMPLETE]
         return self.trial(i)
 
+    def _tell_several(self, i: int, value: Any) -> Trial:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+            raise TypeError(f"trial {i}: give {self.n_objectives} values, one per objective in "
+                            f"the order of mode={self.mode}, got {value!r}")
+        if len(value) != self.n_objectives:
+            raise ValueError(f"trial {i}: expected {self.n_objectives} values (one per "
+                             f"objective, mode={self.mode}), got {len(value)}")
+        v = np.array([_as_float(x, f"objective {j} of trial {i}") for j, x in enumerate(value)])
+        bad = np.flatnonzero(~np.isfinite(v))
+        if len(bad):
+            warnings.warn(f"trial {i}: objective {int(bad[0])} is {v[bad[0]]}; recorded as "
+                          "failed", RuntimeWarning, stacklevel=3)
+            self._state[i] = _CODE[FAILED]
+            return self.trial(i)
+        self._Y[i] = self._signs * v
+        self._state[i] = _CODE[COMPLETE]
+        return self.trial(i)
+
+    def _single_objective(self, what: str) -> None:
+        if self.n_objectives > 1:
+            raise ValueError(f"{what} needs a single objective; this optimiser has "
+                             f"{self.n_objectives} (mode={self.mode})")
+
     def report(self, trial: Trial | int, step: int, value: float) -> None:
         """Record an intermediate value (a point of the learning curve) of a pending trial."""
+        self._single_objective("learning curves (report)")
         i = self._pending_id(trial, "report to")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
             raise TypeError(f"step must be an int, got {step!r}")
@@ -279,6 +326,7 @@ class TPE:
 
     def prune(self, trial: Trial | int, value: float | None = None) -> Trial:
         """Record a trial stopped early. Its value (default: the last reported) counts as bad."""
+        self._single_objective("pruning")
         i = self._pending_id(trial, "prune")
         if value is None:
             curve = {s: v for s, v in self._intermediate[i].items() if math.isfinite(v)}
@@ -314,6 +362,10 @@ class TPE:
     def trial(self, trial_id: int) -> Trial:
         i = self._check_id(trial_id)
         state = _STATES[self._state[i]]
+        if self.n_objectives > 1:
+            value = (None if state != COMPLETE else
+                     [float(v) for v in self._signs * self._Y[i]])
+            return Trial(i, copy.deepcopy(self._params[i]), state, value, {})
         y = self._y[i]
         value = None if np.isnan(y) or state in (PENDING, FAILED) else float(self._sign * y)
         return Trial(i, copy.deepcopy(self._params[i]), state, value,
@@ -326,10 +378,21 @@ class TPE:
     @property
     def best(self) -> Trial | None:
         """The best complete trial, or None before any trial has completed."""
+        if self.n_objectives > 1:
+            raise ValueError(f"best is defined for one objective; with {self.n_objectives} "
+                             f"(mode={self.mode}) use pareto, the non-dominated trials")
         done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
         if len(done) == 0:
             return None
         return self.trial(int(done[np.argmin(self._y[done])]))
+
+    @property
+    def pareto(self) -> list[Trial]:
+        """The complete trials no other complete trial dominates (for one objective: the best
+        value, ties included)."""
+        done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
+        Y = self._Y[done] if self.n_objectives > 1 else self._y[done][:, None]
+        return [self.trial(int(i)) for i in done[pareto.front_ranks(Y) == 0]]
 
     def __len__(self) -> int:
         return self._n
@@ -366,7 +429,10 @@ class TPE:
             "sobol_seed": self._sobol_seed,
             "sobol_used": self._sobol_used,
             "X": [[None if np.isnan(v) else float(v) for v in row] for row in X],
-            "y": [None if np.isnan(v) else float(v) for v in self._y[: self._n]],
+            "y": ([None if np.isnan(v) else float(v) for v in self._y[: self._n]]
+                  if self.n_objectives == 1 else
+                  [None if np.isnan(row).any() else [float(v) for v in row]
+                   for row in self._Y[: self._n]]),
             "state": [_STATES[c] for c in self._state[: self._n]],
             "params": copy.deepcopy(self._params),
             "intermediate": [[[s, v] for s, v in self._intermediate[i].items()]
@@ -405,7 +471,11 @@ class TPE:
                                      f"{len(opt.space)}")
                 opt._append(row, state["params"][i])
                 opt._state[i] = _CODE[state["state"][i]]
-                opt._y[i] = np.nan if state["y"][i] is None else float(state["y"][i])
+                y = state["y"][i]
+                if opt.n_objectives > 1:
+                    opt._Y[i] = np.nan if y is None else np.asarray(y, dtype=float)
+                else:
+                    opt._y[i] = np.nan if y is None else float(y)
                 for s, v in state["intermediate"][i]:
                     opt._record_report(i, int(s), float(v))
             opt._queue = copy.deepcopy(state["queue"])

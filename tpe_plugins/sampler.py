@@ -106,13 +106,15 @@ def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
 def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.ndarray,
             age_bad: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
             settings: Settings, rng: np.random.Generator, n: int = 1,
-            liar: bool = True) -> np.ndarray:
+            liar: bool = True, good_weights: np.ndarray | None = None) -> np.ndarray:
     """n encoded points from TPE, (n, D).
 
     X_good, X_bad: the split of the finished trials (see `budgets.budget_order`), with their
     creation indices as ages. X_pending: running trials, the constant liar's lies.
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
     candidate exists. liar=False: the points of a batch do not repel each other.
+    good_weights: weights of the good trials' kernels in l(x) (several objectives: their
+    hypervolume contributions); default equal.
 
     A batch fits l(x) and g(x) once. Point j is the best of its own n_candidates draws, as if
     asked alone, with points 0..j-1 added to g(x) as lies: the same narrow kernels a pending
@@ -126,6 +128,8 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
         wb = age_weights(np.concatenate([age_bad, newest]))
     else:
         wg, wb = np.ones(len(Xg)), np.ones(len(Xb))
+    if good_weights is not None:
+        wg = wg * good_weights
     kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
               bandwidth_factor=settings.bandwidth_factor,
               categorical_mass=settings.categorical_mass)
