@@ -275,3 +275,41 @@ def test_restore_rebuilds_from_tune_when_the_searcher_file_is_unreadable(ray_ses
     values = {tid: state["optimizer"]["y"][i] for tid, i in state["ids"].items()}
     assert values == pytest.approx(before)  # every observation is back, none twice
     assert state["optimizer"]["state"] == ["complete"] * 6
+
+
+def two_costs(config):
+    """Error falls and size grows with width: a trade-off, no single best."""
+    w = config["width"]
+    tune.report({"error": 1.0 / w + 0.1 * config["noise"], "size": w, "epoch": 1})
+
+
+def test_two_metrics_give_a_pareto_front_and_are_checkpointed(ray_session, tmp_path):
+    searcher = TPESearch({"width": tune.uniform(1, 100), "noise": tune.uniform(0, 1)},
+                         metric=["error", "size"], mode=["min", "min"], seed=0,
+                         n_startup_trials=6)
+    analysis = run(two_costs, searcher, tmp_path, num_samples=16, max_concurrent_trials=4,
+                   metric="error", mode="min",  # the run's single metric, for Tune itself
+                   resources_per_trial={"cpu": 0.5})
+    opt = searcher.optimizer
+    results = {(round(t.last_result["error"], 9), round(t.last_result["size"], 9))
+               for t in analysis.trials}
+    assert len(opt.trials) == 16 and all(t.state == "complete" for t in opt.trials)
+    assert {(round(a, 9), round(b, 9)) for a, b in (t.value for t in opt.trials)} == results
+    front = opt.pareto
+    assert len(front) >= 2
+    for t in opt.trials:  # no trial on the front is dominated by another trial
+        if t in front:
+            assert not any(u.value[0] <= t.value[0] and u.value[1] <= t.value[1]
+                           and u.value != t.value for u in opt.trials)
+    path = str(tmp_path / "searcher.json")
+    searcher.save(path)
+    restored = TPESearch(metric=["error", "size"], mode=["min", "min"])
+    restored.restore(path)
+    assert [t.value for t in restored.optimizer.trials] == [t.value for t in opt.trials]
+
+
+def test_two_metrics_need_two_modes():
+    with pytest.raises(ValueError, match="needs one mode per metric"):
+        TPESearch({"x": tune.uniform(0, 1)}, metric=["a", "b"], mode="min")
+    with pytest.raises(TypeError, match="metric must be a name or a list of names"):
+        TPESearch({"x": tune.uniform(0, 1)}, metric=3)

@@ -92,6 +92,21 @@ def test_a_saved_state_becomes_one_page_with_every_plot(tmp_path):
     assert max(share, key=share.get) == "lr" and share["unused"] < 0.1
 
 
+def test_several_objectives_show_the_pareto_front(tmp_path):
+    opt = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, mode=["min", "max"], seed=0)
+    for _ in range(40):
+        t = opt.ask()
+        opt.tell(t, [t.params["x"] + 0.1 * t.params["y"], t.params["x"] ** 2])
+    (tmp_path / "state.json").write_text(json.dumps(opt.state_dict()))
+    proc, page = report([str(tmp_path / "state.json")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert list(page.images) == ["Pareto front"] + PLOTS[:4]  # no curves were reported
+    for title, png in page.images.items():
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 8000, title
+    front = {t.id for t in opt.pareto}
+    assert {int(r[0]) for r in page.rows[1:]} == front  # the table is the front
+
+
 def test_a_tune_experiment_folder_becomes_a_report(ray_session, tmp_path):
     from ray import tune
 

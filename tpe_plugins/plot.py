@@ -29,8 +29,8 @@ class Run:
     """Finished trials in plain form: flat params ("a/b" for nested), value, state, curve."""
 
     trials: list[dict]
-    mode: str = "min"
-    metric: str = "value"
+    mode: str | list[str] = "min"  # a list, and list values, with several objectives
+    metric: str | list[str] = "value"
     source: str = ""
     params: list[str] = field(default_factory=list)
 
@@ -42,15 +42,30 @@ class Run:
             self.params = list(names)
 
     @classmethod
-    def from_optimizer(cls, opt: Any, metric: str = "value", source: str = "") -> Run:
+    def from_optimizer(cls, opt: Any, metric: str | list[str] = "value",
+                       source: str = "") -> Run:
         """From a `tp.TPE` (its trials, values in the user's sign)."""
         trials = [{"id": t.id, "params": flatten(t.params), "value": t.value,
                    "state": str(t.state), "curve": dict(t.intermediate)} for t in opt.trials]
         return cls(trials, mode=opt.mode, metric=metric, source=source)
 
+    @property
+    def n_objectives(self) -> int:
+        return len(self.mode) if isinstance(self.mode, list) else 1
+
+    def objective(self, j: int) -> Run:
+        """The same trials seen through objective j alone."""
+        names = self.metric if isinstance(self.metric, list) else [
+            f"objective {k}" for k in range(self.n_objectives)]
+        trials = [{**t, "value": None if t["value"] is None else t["value"][j], "curve": {}}
+                  for t in self.trials]
+        return Run(trials, mode=self.mode[j], metric=names[j], source=self.source,
+                   params=self.params)
+
     def finished(self) -> list[dict]:
         """Trials with a finite value (complete or pruned), in the order they were created."""
-        return [t for t in self.trials if t["value"] is not None and np.isfinite(t["value"])]
+        return [t for t in self.trials
+                if t["value"] is not None and np.all(np.isfinite(t["value"]))]
 
     def best(self, k: int = 10) -> list[dict]:
         sign = 1.0 if self.mode == "min" else -1.0
@@ -235,5 +250,27 @@ def learning_curves(run: Run):
     ax.set_xlabel("step")
     ax.set_ylabel(run.metric)
     ax.set_title("Learning curves (red: the 5 best trials)")
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(run: Run):
+    """Every finished trial on the first two objectives, the non-dominated ones joined."""
+    from tpe_plugins.pareto import front_ranks
+
+    plt = _plt()
+    done = run.finished()
+    V = np.array([t["value"][:2] for t in done], dtype=float)
+    signs = np.array([1.0 if m == "min" else -1.0 for m in run.mode[:2]])
+    on_front = front_ranks(V * signs) == 0
+    names = run.metric if isinstance(run.metric, list) else ["objective 0", "objective 1"]
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.scatter(V[~on_front, 0], V[~on_front, 1], s=14, alpha=0.5, label="trial")
+    F = V[on_front][np.argsort(V[on_front, 0])]
+    ax.plot(F[:, 0], F[:, 1], "o-", color="C3", label="Pareto front")
+    ax.set_xlabel(f"{names[0]} ({run.mode[0]})")
+    ax.set_ylabel(f"{names[1]} ({run.mode[1]})")
+    ax.set_title("Pareto front" + (" (first two objectives)" if run.n_objectives > 2 else ""))
+    ax.legend()
     fig.tight_layout()
     return fig

@@ -28,6 +28,7 @@ from tpe_plugins.plot import (
     importance_plot,
     learning_curves,
     parallel_coordinates,
+    pareto_front,
     slices,
 )
 
@@ -46,7 +47,8 @@ def load_run(source: str | Path, metric: str | None = None, mode: str | None = N
         raise ValueError(f"{path}: not JSON ({err}); give a saved state or a Tune folder") \
             from None
     if isinstance(state, dict) and isinstance(state.get("optimizer"), dict):
-        state = state["optimizer"]  # a TPESearch checkpoint: the core state inside
+        metric = metric or state.get("metric")  # a TPESearch checkpoint names its metric(s)
+        state = state["optimizer"]
     from tpe_plugins.optimizer import TPE
 
     opt = TPE.from_state_dict(state)
@@ -102,17 +104,24 @@ def render(run: Run) -> str:
     states: dict[str, int] = {}
     for t in run.trials:
         states[t["state"]] = states.get(t["state"], 0) + 1
-    best = run.best(10)
-    figures = [("Optimisation history", history(run)),
-               ("Parameter importance", importance_plot(run)),
-               ("Parallel coordinates", parallel_coordinates(run)),
-               ("Slices", slices(run))]
+    figures = []
+    several = run.n_objectives > 1
+    if several:  # the front, then every other picture for the first objective
+        figures.append(("Pareto front", pareto_front(run)))
+        best = _front(run)
+        run = run.objective(0)
+    else:
+        best = run.best(10)
+    figures += [("Optimisation history", history(run)),
+                ("Parameter importance", importance_plot(run)),
+                ("Parallel coordinates", parallel_coordinates(run)),
+                ("Slices", slices(run))]
     if any(t.get("curve") for t in run.trials):
         figures.append(("Learning curves", learning_curves(run)))
     esc = html.escape
     rows = "\n".join(
-        "<tr><td>{}</td><td>{:.6g}</td><td>{}</td><td>{}</td></tr>".format(
-            t["id"], t["value"], esc(t["state"]),
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            t["id"], esc(_short(t["value"])), esc(t["state"]),
             esc(", ".join(f"{k}={_short(v)}" for k, v in t["params"].items())))
         for t in best)
     ranked = sorted(importance(run).items(), key=lambda kv: -kv[1])
@@ -125,11 +134,13 @@ def render(run: Run) -> str:
         "<h1>Search report</h1>",
         f"<p>Source: <code>{esc(run.source)}</code>. {len(run.trials)} trials ("
         + ", ".join(f"{n} {esc(s)}" for s, n in sorted(states.items()))
-        + f"). Objective: {esc(run.metric)}, {esc(run.mode)}imised. "
-        f"Best: {best[0]['value']:.6g} (trial {best[0]['id']}).</p>",
+        + (f"). Several objectives: {len(best)} trials on the Pareto front; the pictures after "
+           f"the front show the first, {esc(run.metric)} ({esc(run.mode)}).</p>" if several
+           else f"). Objective: {esc(run.metric)}, {esc(run.mode)}imised. "
+           f"Best: {best[0]['value']:.6g} (trial {best[0]['id']}).</p>"),
         "<p>Most important parameters: "
         + ", ".join(f"{esc(n)} ({s:.0%})" for n, s in ranked[:5]) + ".</p>",
-        "<h2>Best trials</h2>",
+        "<h2>Pareto front</h2>" if several else "<h2>Best trials</h2>",
         "<table id='best'><tr><th>trial</th><th>value</th><th>state</th><th>params</th></tr>",
         rows, "</table>",
     ]
@@ -141,7 +152,20 @@ def render(run: Run) -> str:
 
 
 def _short(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _front(run: Run) -> list[dict]:
+    import numpy as np
+
+    from tpe_plugins.pareto import front_ranks
+
+    done = run.finished()
+    signs = np.array([1.0 if m == "min" else -1.0 for m in run.mode])
+    ranks = front_ranks(np.array([t["value"] for t in done], dtype=float) * signs)
+    return [t for t, r in zip(done, ranks, strict=True) if r == 0]
 
 
 def main(argv: list[str] | None = None) -> int:

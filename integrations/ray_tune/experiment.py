@@ -86,8 +86,18 @@ def _from_dataframe(frame: Any) -> list[Record]:
     return out
 
 
-def metric_value(result: dict | None, metric: str) -> tuple[float | None, str]:
-    """The finite metric of a result, or None and the reason it is unusable."""
+def metric_value(result: dict | None, metric: str | list[str]
+                 ) -> tuple[float | list[float] | None, str]:
+    """The finite metric of a result (a list of them for a list of metrics), or None and the
+    reason it is unusable."""
+    if isinstance(metric, (list, tuple)):
+        values = []
+        for name in metric:
+            value, why = metric_value(result, name)
+            if value is None:
+                return None, why
+            values.append(value)
+        return values, ""
     if not result or metric not in result:
         return None, f"the result has no metric {metric!r}"
     value = plain(result[metric])

@@ -41,7 +41,8 @@ class Persistence(Searcher):
                    if r.status != experiment.UNFINISHED]
         self._record_unknown(records, metric or self._metric, source="an earlier experiment")
 
-    def _record_unknown(self, records: list[experiment.Record], metric: str | None = None,
+    def _record_unknown(self, records: list[experiment.Record],
+                        metric: str | list[str] | None = None,
                         source: str = "Tune's experiment state") -> None:
         """Record trials Tune ran but this searcher has not recorded.
 
@@ -70,8 +71,11 @@ class Persistence(Searcher):
             groups[key].append((record.trial_id, params, None if failed else value))
         for members in groups.values():
             values = [v for _, _, v in members if v is not None]
-            trial = self._opt.add_trial(members[0][1],
-                                        sum(values) / len(values) if values else None)
+            mean = None
+            if values:  # one value, or one per objective
+                mean = ([sum(c) / len(c) for c in zip(*values, strict=True)]
+                        if isinstance(values[0], list) else sum(values) / len(values))
+            trial = self._opt.add_trial(members[0][1], mean)
             self._seen[sp.config_key(trial.params)] += 1
             for trial_id, _, _ in members:
                 if trial_id is not None:

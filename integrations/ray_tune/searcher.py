@@ -35,6 +35,24 @@ from .persistence import Persistence
 
 logger = logging.getLogger(__name__)
 
+
+def _objectives(metric: Any, mode: Any) -> tuple[Any, Any]:
+    """metric and mode checked: a name and "min"/"max", or equally long lists of them."""
+    if isinstance(metric, (list, tuple)):
+        if not metric or not all(isinstance(m, str) for m in metric):
+            raise TypeError(f"metric must be a name or a list of names, got {metric!r}")
+        if mode is not None and (not isinstance(mode, (list, tuple))
+                                 or len(mode) != len(metric)):
+            raise ValueError(f"metric={list(metric)} needs one mode per metric, e.g. "
+                             f"mode={['min'] * len(metric)}; got mode={mode!r}")
+        metric = list(metric)
+    elif metric is not None and not isinstance(metric, str):
+        raise TypeError(f"metric must be a name or a list of names, got {metric!r}")
+    modes = mode if isinstance(mode, (list, tuple)) else [mode]
+    if mode is not None and any(m not in ("min", "max") for m in modes):
+        raise ValueError(f"mode must be 'min' or 'max' (one per metric), got {mode!r}")
+    return metric, list(mode) if isinstance(mode, (list, tuple)) else mode
+
 _FINITE_LIMIT = 10**6  # spaces with more configurations are treated as infinite
 
 
@@ -43,7 +61,10 @@ class TPESearch(Persistence):
 
     space: Tune domains and/or tpe_plugins types; or None to take Tune's `config`/`param_space`
     (there, use Tune domains: Tune hides other objects from searchers; see `to_tune`).
-    metric, mode: the objective; or None to take them from tune.run / TuneConfig.
+    metric, mode: the objective; or None to take them from tune.run / TuneConfig. Several
+    objectives: metric=["val_loss", "latency"], mode=["min", "min"] (as OptunaSearch takes
+    them); the optimiser then keeps a Pareto front (`searcher.optimizer.pareto`), and learning
+    curves are not used.
     points_to_evaluate: configs (nested dicts, or flat "a/b" keys) to run first.
     evaluated_rewards: metric values already known for points_to_evaluate (then not rerun).
     seed, **tpe_settings: passed to `tp.TPE` (n_startup_trials, gamma, constant_liar, ...).
@@ -52,14 +73,12 @@ class TPESearch(Persistence):
     epochs); for one that does not, such as time_total_s, the results are counted instead.
     """
 
-    def __init__(self, space: dict | None = None, metric: str | None = None,
-                 mode: str | None = None, points_to_evaluate: list[dict] | None = None,
+    def __init__(self, space: dict | None = None, metric: str | list[str] | None = None,
+                 mode: str | list[str] | None = None,
+                 points_to_evaluate: list[dict] | None = None,
                  evaluated_rewards: list[float] | None = None, seed: int | None = None,
                  time_attr: str = "training_iteration", **tpe_settings: Any):
-        if metric is not None and not isinstance(metric, str):
-            raise TypeError(f"TPESearch optimises one metric; got metric={metric!r}")
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        metric, mode = _objectives(metric, mode)
         if not isinstance(time_attr, str) or not time_attr:
             raise TypeError(f"time_attr must be the name of a result field, such as "
                             f"'training_iteration', got {time_attr!r}")
@@ -157,8 +176,8 @@ class TPESearch(Persistence):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Record an intermediate metric value (the learning curve) of a running trial."""
-        if trial_id not in self._live or self._opt is None:
-            return
+        if trial_id not in self._live or self._opt is None or isinstance(self._metric, list):
+            return  # several objectives: the final results only
         value, why = experiment.metric_value(result, self._metric)
         if value is None:
             self._warn_once(trial_id, f"TPESearch: trial {trial_id}: {why}; this result is not "
@@ -216,7 +235,7 @@ class TPESearch(Persistence):
             self._opt.tell(i, None)
             return
         step = self._step(trial_id, result)
-        if step is not None and (last is None or last[0] < step):
+        if step is not None and (last is None or last[0] < step) and not isinstance(value, list):
             self._opt.report(i, step, value)  # the final point of the learning curve
         self._opt.tell(i, value)
 
@@ -271,13 +290,14 @@ class TPESearch(Persistence):
 
     # ------------------------------------------------------------------ internals
     def _adopt_settings(self, metric: str | None, mode: str | None) -> None:
+        if isinstance(self._metric, list) and not isinstance(metric, list):
+            return  # several objectives of our own; the run's single metric is the scheduler's
+        metric, mode = _objectives(metric, mode)
         for key, given in (("metric", metric), ("mode", mode)):
             ours = getattr(self, "_" + key)
             if given is not None and ours is not None and given != ours:
                 raise ValueError(f"TPESearch was built with {key}={ours!r} but the run asks "
                                  f"for {key}={given!r}; give it in one place only")
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self._metric = self._metric or metric
         self._mode = self._mode or mode
 
