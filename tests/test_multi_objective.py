@@ -109,3 +109,41 @@ def test_fronts_hypervolume_and_the_good_group():
     # a front cut to 2 of 3: the middle point adds least volume next to two close neighbours
     Y = np.array([[0.0, 1.0], [0.5, 0.49], [0.52, 0.48], [1.0, 0.0]])
     assert list(good_mask(Y, 3)) in ([True, True, False, True], [True, False, True, True])
+
+
+def constrained(p: dict) -> tuple[float, list[float]]:
+    """Minimise the distance to (0.8, 0.8) with x + y <= 1: the optimum is (0.5, 0.5), 0.18."""
+    x, y = p["x"], p["y"]
+    return (x - 0.8) ** 2 + (y - 0.8) ** 2, [x + y - 1.0]
+
+
+def test_constraints_steer_the_search_to_the_feasible_optimum():
+    space = {"x": tp.Float(0, 1), "y": tp.Float(0, 1)}
+    gaps = []
+    for seed in range(4):
+        opt = tp.TPE(space, seed=seed)
+        for _ in range(60):
+            t = opt.ask()
+            value, c = constrained(t.params)
+            opt.tell(t, value, constraints=c)
+        assert opt.best.feasible and opt.best.constraints[0] <= 0
+        late = np.array([[t.params["x"], t.params["y"]] for t in opt.trials[-20:]])
+        # the search works at the boundary, by the feasible optimum (half of it infeasible)
+        assert np.median(np.linalg.norm(late - 0.5, axis=1)) < 0.15
+        gaps.append(opt.best.value - 0.18)
+    assert np.median(gaps) < 0.01
+
+
+def test_constraints_survive_a_round_trip_and_bad_ones_are_refused():
+    opt = tp.TPE({"x": tp.Float(0, 1)}, seed=0)
+    t = opt.ask()
+    with pytest.raises(ValueError, match="constraint 0 is nan"):
+        opt.tell(t, 1.0, constraints=[float("nan")])
+    with pytest.raises(TypeError, match="constraints must be a list of numbers"):
+        opt.tell(t, 1.0, constraints=0.5)
+    opt.tell(t, 1.0, constraints=[0.5])  # infeasible: never the best
+    opt.add_trial({"x": 0.2}, 2.0, constraints=[-1.0])
+    assert opt.best.value == 2.0 and [p.value for p in opt.pareto] == [2.0]
+    restored = tp.TPE.from_state_dict(json.loads(json.dumps(opt.state_dict())))
+    assert [t.constraints for t in restored.trials] == [[0.5], [-1.0]]
+    assert restored.best.id == opt.best.id

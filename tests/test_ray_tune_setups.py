@@ -313,3 +313,23 @@ def test_two_metrics_need_two_modes():
         TPESearch({"x": tune.uniform(0, 1)}, metric=["a", "b"], mode="min")
     with pytest.raises(TypeError, match="metric must be a name or a list of names"):
         TPESearch({"x": tune.uniform(0, 1)}, metric=3)
+
+
+def memory(config):
+    """A bigger model is better but must fit: memory_gb_over = size - 8 must be <= 0."""
+    tune.report({"loss": 1.0 / config["size"], "memory_gb_over": config["size"] - 8.0})
+
+
+def test_constraints_from_reported_metrics_keep_the_best_feasible(ray_session, tmp_path):
+    searcher = TPESearch({"size": tune.uniform(1, 16)}, metric="loss", mode="min", seed=0,
+                         n_startup_trials=5, constraints=["memory_gb_over"])
+    run(memory, searcher, tmp_path, num_samples=20, max_concurrent_trials=4,
+        resources_per_trial={"cpu": 0.5})
+    opt = searcher.optimizer
+    assert any(not t.feasible for t in opt.trials)  # some trials did not fit
+    best = opt.best
+    assert best.feasible and best.params["size"] <= 8.0
+    assert best.value == min(t.value for t in opt.trials if t.feasible)
+    assert best.params["size"] > 6.0  # and it found a model close to the limit
+    with pytest.raises(TypeError, match="constraints must be a list of result field names"):
+        TPESearch(constraints="memory_gb_over")

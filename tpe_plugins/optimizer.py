@@ -54,6 +54,11 @@ class Trial:
     state: TrialState = PENDING
     value: float | list[float] | None = None
     intermediate: dict = field(default_factory=dict)
+    constraints: list[float] | None = None  # as told; feasible when every one is <= 0
+
+    @property
+    def feasible(self) -> bool:
+        return self.constraints is None or all(c <= 0 for c in self.constraints)
 
 
 class TPE:
@@ -91,6 +96,8 @@ class TPE:
         self._X = np.full((16, D), np.nan)  # encoded params, grown by doubling
         self._y = np.full(16, np.nan)  # values in minimisation sign
         self._Y = np.full((16, self.n_objectives), np.nan)  # several objectives: one column each
+        self._violation = np.zeros(16)  # sum of the positive constraint values (0: feasible)
+        self._constraints: dict[int, list[float]] = {}
         self._state = np.zeros(16, dtype=np.int8)
         self._budget = np.full(16, -1, dtype=np.int64)  # last reported step, -1 for none
         self._reports = np.zeros((16, 3))  # (trial, step, value) of every report, in order
@@ -167,9 +174,15 @@ class TPE:
             finished = np.flatnonzero(codes == _CODE[COMPLETE])
             if n_live < self.n_startup_trials or len(finished) < 2:
                 return None
-            good = pareto.good_mask(self._Y[finished],
-                                    sampler.n_good(len(finished), self.settings.gamma))
-            return finished[good], finished[~good]
+            k = sampler.n_good(len(finished), self.settings.gamma)
+            feasible = finished[self._violation[finished] <= 0]
+            if len(feasible) >= k:
+                good = feasible[pareto.good_mask(self._Y[feasible], k)]
+            else:  # every feasible trial, then the least violating
+                rest = np.setdiff1d(finished, feasible)
+                rest = rest[np.argsort(self._violation[rest], kind="stable")]
+                good = np.concatenate([feasible, rest[: k - len(feasible)]])
+            return good, np.setdiff1d(finished, good)
         # A pruned trial is judged at the step it reached; one without a curve, or without a
         # value, has no such step and stays in the bad group.
         pruned = codes == _CODE[PRUNED]
@@ -178,6 +191,9 @@ class TPE:
         if n_live < self.n_startup_trials or len(finished) < 2:
             return None
         ranked = finished[self._finished_order(finished)]
+        if self._constraints:  # feasibility first: infeasible trials after, least violation first
+            v = self._violation[ranked]
+            ranked = ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
         k = sampler.n_good(len(ranked), self.settings.gamma)
         return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
 
@@ -241,6 +257,7 @@ class TPE:
             self._X = np.vstack([self._X, np.full_like(self._X, np.nan)])
             self._y = np.concatenate([self._y, np.full(grow, np.nan)])
             self._Y = np.vstack([self._Y, np.full_like(self._Y, np.nan)])
+            self._violation = np.concatenate([self._violation, np.zeros(grow)])
             self._state = np.concatenate([self._state, np.zeros(grow, dtype=np.int8)])
             self._budget = np.concatenate([self._budget, np.full(grow, -1, dtype=np.int64)])
         i = self._n
@@ -252,10 +269,16 @@ class TPE:
         return self.trial(i)
 
     # ------------------------------------------------------------------ tell and friends
-    def tell(self, trial: Trial | int, value: float | list[float] | None) -> Trial:
+    def tell(self, trial: Trial | int, value: float | list[float] | None,
+             constraints: list[float] | None = None) -> Trial:
         """Record a pending trial's result (one value per objective, in the order of `mode`,
-        when there are several). None, NaN or inf records it as failed."""
+        when there are several). None, NaN or inf records it as failed. constraints: values
+        that must all be <= 0 for the trial to be feasible; infeasible trials steer the search
+        away (they never enter the good group while enough feasible ones exist) and are never
+        `best` or on the `pareto` front."""
         i = self._pending_id(trial, "tell")
+        if constraints is not None:
+            self._record_constraints(i, constraints)
         if value is None:
             self._state[i] = _CODE[FAILED]
             return self.trial(i)
@@ -290,6 +313,18 @@ class TPE:
         self._Y[i] = self._signs * v
         self._state[i] = _CODE[COMPLETE]
         return self.trial(i)
+
+    def _record_constraints(self, i: int, constraints: Any) -> None:
+        if isinstance(constraints, (str, bytes)) or not hasattr(constraints, "__len__"):
+            raise TypeError(f"trial {i}: constraints must be a list of numbers (feasible when "
+                            f"every one is <= 0), got {constraints!r}")
+        c = [_as_float(x, f"constraint {j} of trial {i}") for j, x in enumerate(constraints)]
+        bad = [j for j, x in enumerate(c) if not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"trial {i}: constraint {bad[0]} is {c[bad[0]]}; give a finite "
+                             "number (<= 0 when satisfied)")
+        self._constraints[i] = c
+        self._violation[i] = float(sum(max(x, 0.0) for x in c))
 
     def _single_objective(self, what: str) -> None:
         if self.n_objectives > 1:
@@ -342,8 +377,9 @@ class TPE:
         self.space.encode(params)
         self._queue.append(copy.deepcopy(params))
 
-    def add_trial(self, params: dict, value: float | None, *, state: str = COMPLETE,
-                  intermediate: dict[int, float] | None = None) -> Trial:
+    def add_trial(self, params: dict, value: float | list[float] | None, *,
+                  state: str = COMPLETE, intermediate: dict[int, float] | None = None,
+                  constraints: list[float] | None = None) -> Trial:
         """Add a trial evaluated elsewhere: complete (the default), pruned or failed."""
         if state not in (COMPLETE, PRUNED, FAILED):
             raise ValueError(f"state must be 'complete', 'pruned' or 'failed', got {state!r}")
@@ -352,7 +388,7 @@ class TPE:
             self.report(trial, step, v)
         if state == PRUNED:
             return self.prune(trial, value)
-        return self.tell(trial, None if state == FAILED else value)
+        return self.tell(trial, None if state == FAILED else value, constraints=constraints)
 
     # ------------------------------------------------------------------ views
     @property
@@ -365,11 +401,12 @@ class TPE:
         if self.n_objectives > 1:
             value = (None if state != COMPLETE else
                      [float(v) for v in self._signs * self._Y[i]])
-            return Trial(i, copy.deepcopy(self._params[i]), state, value, {})
+            return Trial(i, copy.deepcopy(self._params[i]), state, value, {},
+                         self._constraints.get(i))
         y = self._y[i]
         value = None if np.isnan(y) or state in (PENDING, FAILED) else float(self._sign * y)
         return Trial(i, copy.deepcopy(self._params[i]), state, value,
-                     dict(self._intermediate[i]))
+                     dict(self._intermediate[i]), self._constraints.get(i))
 
     @property
     def trials(self) -> list[Trial]:
@@ -381,16 +418,21 @@ class TPE:
         if self.n_objectives > 1:
             raise ValueError(f"best is defined for one objective; with {self.n_objectives} "
                              f"(mode={self.mode}) use pareto, the non-dominated trials")
-        done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
+        done = self._done_feasible()
         if len(done) == 0:
             return None
         return self.trial(int(done[np.argmin(self._y[done])]))
 
+    def _done_feasible(self) -> np.ndarray:
+        """Complete trials that satisfied their constraints (all of them without constraints)."""
+        done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
+        return done[self._violation[done] <= 0]
+
     @property
     def pareto(self) -> list[Trial]:
-        """The complete trials no other complete trial dominates (for one objective: the best
+        """The feasible complete trials no other one dominates (for one objective: the best
         value, ties included)."""
-        done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
+        done = self._done_feasible()
         Y = self._Y[done] if self.n_objectives > 1 else self._y[done][:, None]
         return [self.trial(int(i)) for i in done[pareto.front_ranks(Y) == 0]]
 
@@ -438,6 +480,7 @@ class TPE:
             "intermediate": [[[s, v] for s, v in self._intermediate[i].items()]
                              for i in range(self._n)],
             "queue": copy.deepcopy(self._queue),
+            "constraints": [self._constraints.get(i) for i in range(self._n)],
         }
 
     @classmethod
@@ -478,6 +521,9 @@ class TPE:
                     opt._y[i] = np.nan if y is None else float(y)
                 for s, v in state["intermediate"][i]:
                     opt._record_report(i, int(s), float(v))
+            for i, c in enumerate(state.get("constraints") or []):
+                if c is not None:
+                    opt._record_constraints(i, c)
             opt._queue = copy.deepcopy(state["queue"])
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"corrupt tpe-plugins optimiser state: {exc!r}") from exc

@@ -68,6 +68,8 @@ class TPESearch(Persistence):
     points_to_evaluate: configs (nested dicts, or flat "a/b" keys) to run first.
     evaluated_rewards: metric values already known for points_to_evaluate (then not rerun).
     seed, **tpe_settings: passed to `tp.TPE` (n_startup_trials, gamma, constant_liar, ...).
+    constraints: result fields that must be <= 0 for a trial to be feasible (e.g.
+    ["memory_gb_over"]); read from each trial's final result, see `tp.TPE.tell`.
     time_attr: the result field that counts the budget a trial has used, the step of its
     learning curve (use the scheduler's time_attr). It must count in whole units (iterations,
     epochs); for one that does not, such as time_total_s, the results are counted instead.
@@ -77,13 +79,19 @@ class TPESearch(Persistence):
                  mode: str | list[str] | None = None,
                  points_to_evaluate: list[dict] | None = None,
                  evaluated_rewards: list[float] | None = None, seed: int | None = None,
-                 time_attr: str = "training_iteration", **tpe_settings: Any):
+                 time_attr: str = "training_iteration", constraints: list[str] | None = None,
+                 **tpe_settings: Any):
         metric, mode = _objectives(metric, mode)
         if not isinstance(time_attr, str) or not time_attr:
             raise TypeError(f"time_attr must be the name of a result field, such as "
                             f"'training_iteration', got {time_attr!r}")
         super().__init__(metric=metric, mode=mode)
         self.time_attr = time_attr
+        if constraints is not None and (isinstance(constraints, str) or not all(
+                isinstance(c, str) for c in constraints)):
+            raise TypeError(f"constraints must be a list of result field names, e.g. "
+                            f"['memory_gb_over'], got {constraints!r}")
+        self.constraints = list(constraints) if constraints is not None else None
         points = sp.plain(list(points_to_evaluate or []))
         rewards = None if evaluated_rewards is None else sp.plain(list(evaluated_rewards))
         if rewards is not None and len(rewards) != len(points):
@@ -234,10 +242,18 @@ class TPESearch(Persistence):
                           RuntimeWarning, stacklevel=2)
             self._opt.tell(i, None)
             return
+        limits = None
+        if self.constraints:
+            limits, why = experiment.metric_value(result, self.constraints)
+            if limits is None:
+                warnings.warn(f"TPESearch: trial {trial_id}: {why} (a constraint); recorded as "
+                              "failed", RuntimeWarning, stacklevel=2)
+                self._opt.tell(i, None)
+                return
         step = self._step(trial_id, result)
         if step is not None and (last is None or last[0] < step) and not isinstance(value, list):
             self._opt.report(i, step, value)  # the final point of the learning curve
-        self._opt.tell(i, value)
+        self._opt.tell(i, value, constraints=limits)
 
     def _step(self, trial_id: str, result: dict) -> int | None:
         """The result's time_attr as a whole number of units, or None."""
