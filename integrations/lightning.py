@@ -172,26 +172,36 @@ def _numel(value: Any) -> int:
 class TrialCallback(TPECallback):
     """Drives one pending trial of a core optimiser: report, prune, tell (module docstring)."""
 
-    def __init__(self, optimizer: tp.TPE, trial: tp.Trial | int, *, monitor: str | None = None,
-                 metrics: Any = None, on: str = "validation_end", handoff: str | None = None):
+    def __init__(self, optimizer: tp.TPE, trial: tp.Trial | int, *,
+                 monitor: str | list[str] | None = None, metrics: Any = None,
+                 on: str = "validation_end", handoff: str | None = None):
         super().__init__(on)
         if not isinstance(optimizer, tp.TPE):
             raise TypeError(f"optimizer must be a tpe_plugins TPE, got {optimizer!r}")
-        if monitor is None or not isinstance(monitor, str):
+        names = monitor if isinstance(monitor, (list, tuple)) else [monitor]
+        if not names or not all(isinstance(m, str) for m in names):
             raise TypeError("core mode needs monitor=, the key of trainer.callback_metrics "
-                            f"to optimise, e.g. monitor='val_loss' (got {monitor!r})")
+                            f"to optimise, e.g. monitor='val_loss', or one key per objective "
+                            f"(got {monitor!r})")
+        if len(names) != optimizer.n_objectives:
+            raise ValueError(f"monitor={monitor!r} names {len(names)} metric(s) but the "
+                             f"optimizer has {optimizer.n_objectives} objective(s) "
+                             f"(mode={optimizer.mode}); give one key per objective")
         if metrics is not None:
             raise TypeError("metrics= is for Ray Tune mode; with an optimizer use monitor=")
         self.optimizer = optimizer
         self.trial_id = trial.id if isinstance(trial, tp.Trial) else int(trial)
         optimizer.trial(self.trial_id)  # unknown ids fail now
-        self.monitor = monitor
+        self.monitor = list(names) if len(names) > 1 else names[0]
+        self.final: list[float] | None = None  # several objectives: the last values, no curve
         self.handoff = handoff  # a file where a spawned rank zero leaves the outcome (tune_trainer)
         self.curve: dict[int, float] = {}
         self.pruned = False
 
     @property
-    def last_value(self) -> float | None:
+    def last_value(self) -> float | list[float] | None:
+        if isinstance(self.monitor, list):
+            return self.final
         return self.curve[max(self.curve)] if self.curve else None
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -223,6 +233,10 @@ class TrialCallback(TPECallback):
         if self.pruned:
             return
         epoch = trainer.current_epoch + 1
+        if isinstance(self.monitor, list):  # several objectives: only the final values count
+            got = _values(trainer, {m: m for m in self.monitor})
+            self.final = trainer.strategy.broadcast([got[m] for m in self.monitor], src=0)
+            return
         value = _values(trainer, {self.monitor: self.monitor})[self.monitor]
         # every rank records rank zero's value and decision, so the searches stay in lockstep
         value = trainer.strategy.broadcast(value, src=0)
@@ -262,13 +276,14 @@ class TrialCallback(TPECallback):
     def state_dict(self) -> dict:
         """Saved in Lightning checkpoints, so that a resumed fit continues the curve."""
         return {"trial_id": self.trial_id, "curve": [[s, v] for s, v in self.curve.items()],
-                "pruned": self.pruned}
+                "pruned": self.pruned, "final": self.final}
 
     def load_state_dict(self, state_dict: dict) -> None:
         if state_dict.get("trial_id") != self.trial_id:
             return  # a checkpoint of another trial: its curve is not this trial's
         self.curve = {int(s): float(v) for s, v in state_dict["curve"]}
         self.pruned = bool(state_dict["pruned"])
+        self.final = state_dict.get("final")
         known = self.optimizer.trial(self.trial_id)
         if known.state == "pending":  # e.g. an optimizer restored from an earlier state
             for step, value in self.curve.items():

@@ -160,6 +160,36 @@ def test_per_epoch_reports_reach_the_model():
     assert [opt.ask().params for _ in range(3)] != [plain.ask().params for _ in range(3)]
 
 
+class TwoCosts(Tiny):
+    """Logs a second objective beside val_loss: a cost that grows with the learning rate."""
+
+    def validation_step(self, batch, batch_idx):
+        super().validation_step(batch, batch_idx)
+        self.log("cost", torch.tensor(self.lr * 10.0))
+
+
+def test_core_mode_with_several_objectives_tells_one_value_per_monitor():
+    opt = tp.TPE(SPACE, mode=["min", "min"], seed=0, n_startup_trials=3)
+    with pytest.raises(ValueError, match="names 1 metric.* 2 objective"):
+        TPECallback(opt, opt.ask(), monitor="val_loss")
+    opt = tp.TPE(SPACE, mode=["min", "min"], seed=0, n_startup_trials=3)
+    for lr in (BAD_LR, 0.01, GOOD_LR):
+        opt.enqueue({"lr": lr})
+        trial = opt.ask()
+        torch.manual_seed(0)
+        model = TwoCosts(lr)
+        train, val = loaders()
+        trainer = pl.Trainer(callbacks=[TPECallback(opt, trial, monitor=["val_loss", "cost"])],
+                             max_epochs=2, **QUIET)
+        trainer.fit(model, train, val)
+        done = opt.trial(trial.id)
+        assert done.state == "complete" and done.intermediate == {}
+        assert done.value == pytest.approx([float(trainer.callback_metrics["val_loss"]),
+                                            lr * 10.0], rel=1e-6)
+    # a low learning rate is cheap but learns little, a high one the reverse: a front
+    assert len(opt.pareto) >= 2
+
+
 def test_tune_trainer_default_pruner_and_result():
     result = tune_trainer(build, SPACE, monitor="val_loss", n_trials=3, seed=1)
     assert result.optimizer.pruner is DEFAULT_PRUNER
