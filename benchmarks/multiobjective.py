@@ -15,7 +15,7 @@ Constrained problems (one objective, feasible when every constraint is <= 0, a k
 optimum): tpe-plugins with `tell(..., constraints=...)` against optuna's TPE with
 `constraints_func`, and random search; reported: the best feasible value's gap to the optimum.
 
-    python benchmarks/multiobjective.py             # 10 seeds, ~5 min on 2 cores
+    python benchmarks/multiobjective.py             # 10 seeds, under a minute on 2 cores
     python benchmarks/multiobjective.py --quick     # 2 seeds
 """
 
