@@ -277,7 +277,35 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(str(args.out) + ".md").write_text("\n".join(lines) + "\n")
     Path(str(args.out) + ".json").write_text(json.dumps(runs, default=float))
+    plot_fronts(ok, Path(str(args.out) + ".png"))
     print("\n".join(lines))
+
+
+def plot_fronts(runs: list[dict], path: Path, seed: int = 0) -> None:
+    """The Pareto front each optimiser found on each 2-objective problem, one seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [p for p, (_, _, modes, _) in problems().items() if len(modes) == 2]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.3))
+    for ax, p in zip(axes, names, strict=True):
+        for o in OPTIMIZERS:
+            run = next((r for r in runs if r["kind"] == "mo" and r["problem"] == p
+                        and r["optimizer"] == o and r["seed"] == seed), None)
+            if run is None:
+                continue
+            F = np.array(run["front"])
+            F = F[np.argsort(F[:, 0])]
+            ax.plot(F[:, 0], F[:, 1], "o-", ms=3, lw=1, label=o)
+        ax.set_title(p)
+        ax.set_xlabel("objective 1")
+    axes[0].set_ylabel("objective 2")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"Pareto fronts after 100 trials (seed {seed}; lower left is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":
