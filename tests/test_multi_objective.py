@@ -141,6 +141,8 @@ def test_constraints_survive_a_round_trip_and_bad_ones_are_refused():
         opt.tell(t, 1.0, constraints=[float("nan")])
     with pytest.raises(TypeError, match="constraints must be a list of numbers"):
         opt.tell(t, 1.0, constraints=0.5)
+    with pytest.raises(ValueError, match="constraint_rule: use 'feasible_first' or 'ctpe'"):
+        tp.TPE({"x": tp.Float(0, 1)}, constraint_rule="penalty")
     opt.tell(t, 1.0, constraints=[0.5])  # infeasible: never the best
     opt.add_trial({"x": 0.2}, 2.0, constraints=[-1.0])
     assert opt.best.value == 2.0 and [p.value for p in opt.pareto] == [2.0]

@@ -191,7 +191,8 @@ class TPE:
         if n_live < self.n_startup_trials or len(finished) < 2:
             return None
         ranked = finished[self._finished_order(finished)]
-        if self._constraints:  # feasibility first: infeasible trials after, least violation first
+        if self._constraints and self.settings.constraint_rule == "feasible_first":
+            # feasibility first: infeasible trials after, least violation first
             v = self._violation[ranked]
             ranked = ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
         k = sampler.n_good(len(ranked), self.settings.gamma)
@@ -204,9 +205,14 @@ class TPE:
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
         weights = (pareto.contribution_weights(self._Y[good]) if self.n_objectives > 1
                    else None)
+        splits = None
+        if self._constraints and self.settings.constraint_rule == "ctpe":
+            told = np.array(sorted(self._constraints))
+            c = np.array([self._constraints[i] for i in told])
+            splits = [(X[told[c[:, j] <= 0]], X[told[c[:, j] > 0]]) for j in range(c.shape[1])]
         return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
                                self.settings, self._rng, n, liar=self.constant_liar,
-                               good_weights=weights)
+                               good_weights=weights, constraint_splits=splits)
 
     def _finished_order(self, finished: np.ndarray) -> np.ndarray:
         """Best-first order of the finished trials, judged at the budgets they reached.

@@ -32,6 +32,7 @@ class Settings:
     explore_fraction: float = 0.1
     liar_width: float = 0.25
     fidelity: str = "quantile"
+    constraint_rule: str = "feasible_first"
 
     def validate(self) -> None:
         """Refuse settings that would fail later or silently mean something else."""
@@ -59,6 +60,9 @@ class Settings:
         if self.fidelity not in ("quantile", "largest_budget"):
             raise ValueError(f"fidelity: use 'quantile' or 'largest_budget', got "
                              f"{self.fidelity!r}")
+        if self.constraint_rule not in ("feasible_first", "ctpe"):
+            raise ValueError(f"constraint_rule: use 'feasible_first' or 'ctpe', got "
+                             f"{self.constraint_rule!r}")
         if self.weights not in ("uniform", "recent"):
             raise ValueError(f"weights: use 'uniform' or 'recent', got {self.weights!r}")
 
@@ -106,7 +110,9 @@ def age_weights(order: np.ndarray, n_flat: int = 25) -> np.ndarray:
 def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.ndarray,
             age_bad: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
             settings: Settings, rng: np.random.Generator, n: int = 1,
-            liar: bool = True, good_weights: np.ndarray | None = None) -> np.ndarray:
+            liar: bool = True, good_weights: np.ndarray | None = None,
+            constraint_splits: list[tuple[np.ndarray, np.ndarray]] | None = None
+            ) -> np.ndarray:
     """n encoded points from TPE, (n, D).
 
     X_good, X_bad: the split of the finished trials (see `budgets.budget_order`), with their
@@ -114,7 +120,8 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
     candidate exists. liar=False: the points of a batch do not repel each other.
     good_weights: weights of the good trials' kernels in l(x) (several objectives: their
-    hypervolume contributions); default equal.
+    hypervolume contributions); default equal. constraint_splits: for c-TPE, per constraint
+    the rows that satisfied it and those that did not; each adds its own log l(x) - log g(x).
 
     A batch fits l(x) and g(x) once. Point j is the best of its own n_candidates draws, as if
     asked alone, with points 0..j-1 added to g(x) as lies: the same narrow kernels a pending
@@ -144,6 +151,11 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     C, chunks = _candidates(space, lx, settings, rng, n)
     log_g = gx.log_pdf(C)
     score = lx.log_pdf(C) - log_g
+    for X_ok, X_not in constraint_splits or ():  # c-TPE: one density ratio per constraint
+        if len(X_ok) and len(X_not):
+            ok = ParzenEstimator(space, X_ok, np.ones(len(X_ok)), **kw)
+            score += ok.log_pdf(C) - ParzenEstimator(space, X_not, np.ones(len(X_not)),
+                                                     **kw).log_pdf(C)
     liar = liar and n > 1
     if liar:  # the batch's own lies: one kernel per picked candidate, at a pending trial's width
         batch_lies = ParzenEstimator(space, C, np.ones(len(C)), **kw,
