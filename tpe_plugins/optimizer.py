@@ -147,24 +147,22 @@ class TPE:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         batch: list[Trial] = []
-        while len(batch) < n and (self._queue or self._split() is None):
-            batch.append(self._ask_one())
-        if len(batch) < n:  # the rest from one fit of the model
-            rows = self._suggest_rows(n - len(batch))
-            batch += [self._append(row, self.space.decode(row)) for row in rows]
+        while len(batch) < n:
+            split = None if self._queue else self._split()
+            if split is None:  # a queued point or a start-up point, one at a time
+                batch.append(self._ask_one())
+            else:  # the rest from one fit of the model
+                rows = self._suggest_rows(n - len(batch), split)
+                batch += [self._append(row, self.space.decode(row)) for row in rows]
         return batch
 
     def _ask_one(self) -> Trial:
         if self._queue:
             params = self._queue.pop(0)
-            row = self.space.encode(params)
-        elif self._split() is None:
-            row = self._startup_row()
-            params = self.space.decode(row)
-        else:
-            row = self._suggest_rows(1)[0]
-            params = self.space.decode(row)
-        return self._append(row, params)
+            return self._append(self.space.encode(params), params)
+        split = self._split()
+        row = self._startup_row() if split is None else self._suggest_rows(1, split)[0]
+        return self._append(row, self.space.decode(row))
 
     def _split(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The good and the bad trials' indices, or None while the start-up phase lasts."""
@@ -198,8 +196,9 @@ class TPE:
         k = sampler.n_good(len(ranked), self.settings.gamma)
         return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
 
-    def _suggest_rows(self, n: int) -> np.ndarray:
-        good, bad = self._split()
+    def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """n rows from the model fitted on `split` (good, bad), as `_split` made it."""
+        good, bad = split
         X = self._X[: self._n]
         codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
