@@ -40,6 +40,16 @@ def model_order(opt: tp.TPE) -> list[int]:
     return [done[j].id for j in order]
 
 
+def assert_good_group_won_where_it_stopped(opt: tp.TPE, n_good: int) -> None:
+    """Each of the model's n_good best trials was in the better half at the step it stopped."""
+    by_id = {t.id: t for t in opt.trials}
+    for i in model_order(opt)[:n_good]:
+        t = by_id[i]
+        rung = max(t.intermediate)
+        peers = [u.intermediate[rung] for u in opt.trials if max(u.intermediate) >= rung]
+        assert t.intermediate[rung] <= np.quantile(peers, 0.5)
+
+
 def run(trainable, searcher, tmp_path, **kwargs):
     kwargs.setdefault("metric", "loss")
     kwargs.setdefault("mode", "min")
@@ -65,13 +75,7 @@ def test_asha_with_eight_concurrent_trials_learns_from_where_each_stopped(ray_se
     full = [t for t in opt.trials if max(t.intermediate) == 9]
     assert opt.best.value == min(t.value for t in full)  # never an early-stopped trial
     # the model's good group (10% of 24 -> 3) holds no trial that lost at a rung
-    top = model_order(opt)[:3]
-    by_id = {t.id: t for t in opt.trials}
-    for i in top:
-        t = by_id[i]
-        rung = max(t.intermediate)
-        peers = [u.intermediate[rung] for u in opt.trials if max(u.intermediate) >= rung]
-        assert t.intermediate[rung] <= np.quantile(peers, 0.5)
+    assert_good_group_won_where_it_stopped(opt, 3)
 
 
 def epochs(config):
@@ -98,13 +102,7 @@ def test_hyperband_on_an_epoch_counter_feeds_the_model_at_those_epochs(ray_sessi
         assert set(t.intermediate) == set(range(3, reached[t.value] + 1, 3))
     full = [t for t in opt.trials if max(t.intermediate) == 27]
     assert opt.best.value == min(t.value for t in full)
-    top = model_order(opt)[:2]  # the good group: no trial that lost where it was cut
-    by_id = {t.id: t for t in opt.trials}
-    for i in top:
-        t = by_id[i]
-        rung = max(t.intermediate)
-        peers = [u.intermediate[rung] for u in opt.trials if max(u.intermediate) >= rung]
-        assert t.intermediate[rung] <= np.quantile(peers, 0.5)
+    assert_good_group_won_where_it_stopped(opt, 2)  # none that lost where it was cut
 
 
 def test_time_attr_must_name_a_field():
