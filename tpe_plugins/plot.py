@@ -67,6 +67,16 @@ class Run:
         return [t for t in self.trials
                 if t["value"] is not None and np.all(np.isfinite(t["value"]))]
 
+    def on_front(self, n_objectives: int | None = None) -> np.ndarray:
+        """Mask over `finished()`: the trials no other dominates, on the first n_objectives
+        (default all; several objectives only)."""
+        from tpe_plugins.pareto import front_ranks
+
+        m = n_objectives or self.n_objectives
+        V = np.array([t["value"][:m] for t in self.finished()], dtype=float)
+        signs = np.array([1.0 if mode == "min" else -1.0 for mode in self.mode[:m]])
+        return front_ranks(V * signs) == 0
+
     def best(self, k: int = 10) -> list[dict]:
         sign = 1.0 if self.mode == "min" else -1.0
         return sorted(self.finished(), key=lambda t: sign * t["value"])[:k]
@@ -256,13 +266,9 @@ def learning_curves(run: Run):
 
 def pareto_front(run: Run):
     """Every finished trial on the first two objectives, the non-dominated ones joined."""
-    from tpe_plugins.pareto import front_ranks
-
     plt = _plt()
-    done = run.finished()
-    V = np.array([t["value"][:2] for t in done], dtype=float)
-    signs = np.array([1.0 if m == "min" else -1.0 for m in run.mode[:2]])
-    on_front = front_ranks(V * signs) == 0
+    V = np.array([t["value"][:2] for t in run.finished()], dtype=float)
+    on_front = run.on_front(2)
     names = run.metric if isinstance(run.metric, list) else ["objective 0", "objective 1"]
     fig, ax = plt.subplots(figsize=(6, 4.2))
     ax.scatter(V[~on_front, 0], V[~on_front, 1], s=14, alpha=0.5, label="trial")

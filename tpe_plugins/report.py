@@ -108,7 +108,7 @@ def render(run: Run) -> str:
     several = run.n_objectives > 1
     if several:  # the front, then every other picture for the first objective
         figures.append(("Pareto front", pareto_front(run)))
-        best = _front(run)
+        best = [t for t, f in zip(run.finished(), run.on_front(), strict=True) if f]
         run = run.objective(0)
     else:
         best = run.best(10)
@@ -155,17 +155,6 @@ def _short(v) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
-def _front(run: Run) -> list[dict]:
-    import numpy as np
-
-    from tpe_plugins.pareto import front_ranks
-
-    done = run.finished()
-    signs = np.array([1.0 if m == "min" else -1.0 for m in run.mode])
-    ranks = front_ranks(np.array([t["value"] for t in done], dtype=float) * signs)
-    return [t for t, r in zip(done, ranks, strict=True) if r == 0]
 
 
 def main(argv: list[str] | None = None) -> int:
