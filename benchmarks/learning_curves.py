@@ -186,8 +186,8 @@ def train_group(X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray, y_va: np.n
             val = losses(forward(Xv, False), yv).numpy()
         out[:, epoch] = val
     out = np.where(np.isfinite(out), np.minimum(out, LOSS_CAP), LOSS_CAP)
-    out = np.maximum.accumulate(out == LOSS_CAP, axis=1) * LOSS_CAP + (
-        1 - np.maximum.accumulate(out == LOSS_CAP, axis=1)) * out  # diverged stays diverged
+    diverged = np.maximum.accumulate(out == LOSS_CAP, axis=1)  # diverged stays diverged
+    out = np.where(diverged, LOSS_CAP, out)
     return out.reshape(len(LR), len(WD), len(DROPOUT), MAX_EPOCHS)
 
 
