@@ -17,8 +17,15 @@ and `constraint_rule="ctpe"`: one density ratio per constraint, after Watanabe &
 c-TPE) against optuna's TPE with `constraints_func`, and random search; reported: the best
 feasible value's gap to the optimum.
 
+Held-out suite (`--suite heldout`), added after the split rule and every default were fixed
+and run once on seeds 10-29: zdt4 (many local fronts), zdt6 (non-uniform front), dtlz7 (3
+objectives, a disconnected front), network_bc (the network trade-off on breast_cancer); and
+constrained disk4 (a ball in 4-d) and lin3 (a linear objective on a ball's surface).
+
     python benchmarks/multiobjective.py             # 10 seeds, under a minute on 2 cores
     python benchmarks/multiobjective.py --quick     # 2 seeds
+    python benchmarks/multiobjective.py --suite heldout --first-seed 10 --seeds 20 \
+        --out benchmarks/results/multiobjective_heldout
 """
 
 from __future__ import annotations
@@ -72,10 +79,34 @@ def dtlz2(p: dict) -> list[float]:
             (1 + g) * math.sin(a)]
 
 
-def network_problem():
+def zdt4(p: dict) -> list[float]:
+    """ZDT4 on 6 variables: many local fronts (x1..x5 rescaled from [0, 1] to [-5, 5])."""
+    x = _x(p, 6)
+    z = 10.0 * x[1:] - 5.0
+    g = 1.0 + 10.0 * len(z) + float(np.sum(z * z - 10.0 * np.cos(4.0 * math.pi * z)))
+    return [float(x[0]), g * (1.0 - math.sqrt(x[0] / g))]
+
+
+def zdt6(p: dict) -> list[float]:
+    """ZDT6 on 6 variables: a non-uniform density of solutions along the front."""
+    x = _x(p, 6)
+    f1 = 1.0 - math.exp(-4.0 * x[0]) * math.sin(6.0 * math.pi * x[0]) ** 6
+    g = 1.0 + 9.0 * float(x[1:].mean()) ** 0.25
+    return [f1, g * (1.0 - (f1 / g) ** 2)]
+
+
+def dtlz7(p: dict) -> list[float]:
+    """DTLZ7 with 3 objectives on 7 variables: a front in four disconnected pieces."""
+    x = _x(p, 7)
+    g = 1.0 + 9.0 * float(x[2:].mean())
+    h = 3.0 - sum(f / (1.0 + g) * (1.0 + math.sin(3.0 * math.pi * f)) for f in x[:2])
+    return [float(x[0]), float(x[1]), (1.0 + g) * h]
+
+
+def network_problem(data: str = "digits"):
     import learning_curves as lc
 
-    table = lc.load("digits")
+    table = lc.load(data)
 
     def f(p: dict) -> list[float]:
         width, layers = 2 ** p["log2_width"], p["layers"]
@@ -88,9 +119,19 @@ def unit_space(n: int) -> dict:
     return {f"x{i}": tp.Float(0.0, 1.0) for i in range(n)}
 
 
-def problems() -> dict:
+def problems(suite: str = "tuned") -> dict:
+    """name: (space, objective, modes, reference point). "tuned": the problems the
+    multi-objective split was designed on; "heldout": added after it was fixed, run once."""
+    if suite == "heldout":
+        space, net = network_problem("breast_cancer")
+        return {
+            "zdt4": (unit_space(6), zdt4, ["min", "min"], [1.1, 120.0]),
+            "zdt6": (unit_space(6), zdt6, ["min", "min"], [1.1, 10.0]),
+            "dtlz7": (unit_space(7), dtlz7, ["min", "min", "min"], [1.1, 1.1, 25.0]),
+            "network_bc": (space, net, ["min", "min"], [1.0, 5.5]),
+        }
     space, net = network_problem()
-    return {  # name: (space, objective, modes, reference point)
+    return {
         "zdt1": (unit_space(6), zdt(1), ["min", "min"], [1.1, 6.0]),
         "zdt2": (unit_space(6), zdt(2), ["min", "min"], [1.1, 6.0]),
         "zdt3": (unit_space(6), zdt(3), ["min", "min"], [1.1, 6.0]),
@@ -99,7 +140,19 @@ def problems() -> dict:
     }
 
 
-def constrained_problems() -> dict:
+def constrained_problems(suite: str = "tuned") -> dict:
+    """name: (space, objective returning (value, constraints), optimum)."""
+    if suite == "heldout":
+        def disk4(p):  # within a ball around 0.3, closest to (0.9, ...): 4-d
+            x = _x(p, 4)
+            return float(np.sum((x - 0.9) ** 2)), [float(np.linalg.norm(x - 0.3)) - 0.35]
+
+        def lin3(p):  # a linear objective on a ball's surface
+            x = _x(p, 3)
+            return -float(x @ np.array([1.0, 2.0, 3.0])), [float(x @ x) - 0.5]
+
+        return {"disk4": (unit_space(4), disk4, (1.2 - 0.35) ** 2),
+                "lin3": (unit_space(3), lin3, -math.sqrt(14.0 * 0.5))}
     def quad2(p):  # optimum (0.5, 0.5): 0.18
         x = _x(p, 2)
         return float(np.sum((x - 0.8) ** 2)), [float(x.sum() - 1.0)]
@@ -132,7 +185,7 @@ def _optuna_params(trial, space: dict) -> dict:
 
 
 def run_one(task: tuple) -> dict:
-    kind, problem, optimizer, seed, n_trials = task
+    kind, suite, problem, optimizer, seed, n_trials = task
     out = {"kind": kind, "problem": problem, "optimizer": optimizer, "seed": seed,
            "error": None}
     start = time.perf_counter()
@@ -140,17 +193,17 @@ def run_one(task: tuple) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if kind == "mo":
-                out.update(_run_mo(problem, optimizer, seed, n_trials))
+                out.update(_run_mo(suite, problem, optimizer, seed, n_trials))
             else:
-                out.update(_run_constrained(problem, optimizer, seed, n_trials))
+                out.update(_run_constrained(suite, problem, optimizer, seed, n_trials))
     except Exception:
         out["error"] = traceback.format_exc()
     out["seconds"] = time.perf_counter() - start
     return out
 
 
-def _run_mo(name: str, optimizer: str, seed: int, n: int) -> dict:
-    space, f, modes, ref = problems()[name]
+def _run_mo(suite: str, name: str, optimizer: str, seed: int, n: int) -> dict:
+    space, f, modes, ref = problems(suite)[name]
     values, ask_s = [], 0.0
     if optimizer == "tpe-plugins":
         opt = tp.TPE(space, mode=modes, seed=seed)
@@ -185,8 +238,8 @@ def _run_mo(name: str, optimizer: str, seed: int, n: int) -> dict:
             "front": front.tolist()}
 
 
-def _run_constrained(name: str, optimizer: str, seed: int, n: int) -> dict:
-    space, f, optimum = constrained_problems()[name]
+def _run_constrained(suite: str, name: str, optimizer: str, seed: int, n: int) -> dict:
+    space, f, optimum = constrained_problems(suite)[name]
     best = math.inf
     if optimizer.startswith("tpe-plugins"):
         rule = "ctpe" if optimizer.endswith("c-TPE") else "feasible_first"
@@ -222,7 +275,9 @@ def _run_constrained(name: str, optimizer: str, seed: int, n: int) -> dict:
 # ====================================================================== report
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10, help="number of seeds")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--suite", choices=("tuned", "heldout"), default="tuned")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
@@ -230,11 +285,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.seeds = 2
-    problems()  # build the network table before forking
-    tasks = [("mo", p, o, s, args.trials) for s in range(args.seeds) for p in problems()
+    mo, con = problems(args.suite), constrained_problems(args.suite)  # tables before forking
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [("mo", args.suite, p, o, s, args.trials) for s in seeds for p in mo
              for o in OPTIMIZERS]
-    tasks += [("c", p, o, s, args.trials) for s in range(args.seeds)
-              for p in constrained_problems() for o in C_OPTIMIZERS]
+    tasks += [("c", args.suite, p, o, s, args.trials) for s in seeds for p in con
+              for o in C_OPTIMIZERS]
     start = time.perf_counter()
     runs = run_tasks(tasks, run_one, args.jobs,
                      lambda r: f"{r['problem']} {r['optimizer']} seed={r['seed']}")
@@ -244,12 +300,13 @@ def main() -> None:
              f"- command: `{' '.join(['python benchmarks/multiobjective.py', *sys.argv[1:]])}`",
              f"- machine: {machine(('optuna', 'numpy'))}",
              f"- date: {datetime.date.today()}, wall time {wall / 60:.1f} min; tpe_plugins "
-             f"core: git {core_revision()}; {args.seeds} seeds x {args.trials} trials", "",
+             f"core: git {core_revision()}; {args.suite} problems, seeds "
+             f"{seeds.start}-{seeds.stop - 1} x {args.trials} trials", "",
              "## Hypervolume of the Pareto front (mean over seeds; higher is better)", "",
              "| problem | " + " | ".join(OPTIMIZERS) + " | tpe-plugins / optuna-tpe |",
              "|---|" + "---:|" * (len(OPTIMIZERS) + 1)]
     wins = 0
-    for p in problems():
+    for p in mo:
         hv = {o: np.mean([r["hypervolume"] for r in ok if r["problem"] == p
                           and r["optimizer"] == o]) for o in OPTIMIZERS}
         wins += hv["tpe-plugins"] > hv["optuna-tpe"]
@@ -260,14 +317,14 @@ def main() -> None:
     ask = {o: np.mean([r["ask_seconds"] for r in ok if r["kind"] == "mo"
                        and r["optimizer"] == o]) for o in ("tpe-plugins", "optuna-tpe")}
     lines += ["", f"tpe-plugins has the larger hypervolume than optuna's TPE on {wins} of "
-              f"{len(problems())} problems. Time in ask per 100-trial run: tpe-plugins "
+              f"{len(mo)} problems. Time in ask per 100-trial run: tpe-plugins "
               f"{ask['tpe-plugins']:.2f} s, optuna TPE {ask['optuna-tpe']:.2f} s "
               f"({ask['optuna-tpe'] / ask['tpe-plugins']:.1f}x).", "",
               "## Constrained: gap of the best feasible value to the optimum "
               "(mean over seeds; lower is better)", "",
               "| problem | " + " | ".join(C_OPTIMIZERS) + " |", "|---|" + "---:|" * len(
                   C_OPTIMIZERS)]
-    for p in constrained_problems():
+    for p in con:
         gap = {o: np.mean([r["gap"] for r in ok if r["problem"] == p and r["optimizer"] == o])
                for o in C_OPTIMIZERS}
         best = min(gap.values())
@@ -280,18 +337,18 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(str(args.out) + ".md").write_text("\n".join(lines) + "\n")
     Path(str(args.out) + ".json").write_text(json.dumps(runs, default=float))
-    plot_fronts(ok, Path(str(args.out) + ".png"))
+    plot_fronts(ok, mo, Path(str(args.out) + ".png"), seed=seeds.start)
     print("\n".join(lines))
 
 
-def plot_fronts(runs: list[dict], path: Path, seed: int = 0) -> None:
+def plot_fronts(runs: list[dict], mo: dict, path: Path, seed: int) -> None:
     """The Pareto front each optimiser found on each 2-objective problem, one seed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [p for p, (_, _, modes, _) in problems().items() if len(modes) == 2]
+    names = [p for p, (_, _, modes, _) in mo.items() if len(modes) == 2]
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.3))
     for ax, p in zip(axes, names, strict=True):
         for o in OPTIMIZERS:

@@ -306,6 +306,28 @@ def test_two_metrics_give_a_pareto_front_and_are_checkpointed(ray_session, tmp_p
     assert [t.value for t in restored.optimizer.trials] == [t.value for t in opt.trials]
 
 
+def test_two_metrics_through_a_tuner_take_the_space_from_param_space(ray_session, tmp_path):
+    """The Tuner way: TPESearch(metric=[...], mode=[...]) in TuneConfig, the space in
+    param_space. Tune takes one metric and mode (TuneConfig(metric=[...]) is refused by Tune
+    itself), so the list goes to the searcher and TuneConfig's metric, if any, to schedulers."""
+    searcher = TPESearch(metric=["error", "size"], mode=["min", "min"], seed=0,
+                         n_startup_trials=4)
+    tuner = tune.Tuner(two_costs,
+                       param_space={"width": tune.uniform(1, 100), "noise": tune.uniform(0, 1)},
+                       tune_config=tune.TuneConfig(search_alg=searcher, num_samples=10,
+                                                   max_concurrent_trials=2),
+                       run_config=tune.RunConfig(name="mo", storage_path=str(tmp_path),
+                                                 verbose=0))
+    grid = tuner.fit()
+    assert not grid.errors and len(grid) == 10
+    opt = searcher.optimizer
+    assert opt.mode == ["min", "min"] and all(t.state == "complete" for t in opt.trials)
+    reported = sorted((r.metrics["error"], r.metrics["size"]) for r in grid)
+    assert np.allclose(sorted(tuple(t.value) for t in opt.trials), reported)
+    smallest = grid.get_best_result(metric="size", mode="min").metrics["size"]
+    assert min(t.value[1] for t in opt.pareto) == pytest.approx(smallest)
+
+
 def test_two_metrics_need_two_modes():
     with pytest.raises(ValueError, match="needs one mode per metric"):
         TPESearch({"x": tune.uniform(0, 1)}, metric=["a", "b"], mode="min")

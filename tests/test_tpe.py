@@ -321,6 +321,27 @@ def test_conditional_search_finds_the_better_branch():
     assert np.mean(late_a) > 15  # most late trials go to the best branch, not all of them
 
 
+def test_a_plateau_of_tied_best_values_is_explored_not_stalled_on():
+    """Ten trials tie for the best value (a plateau, as CV errors on small data give) and the
+    good group has room for three. The tied trials take turns in it, so the suggestions cover
+    the whole plateau; a stable sort would keep the oldest tied trial there and every
+    suggestion next to it (ties="first" shows that)."""
+    tied = 0.05 + 0.1 * np.arange(10)
+
+    def plateau_points_visited(ties: str, seed: int) -> int:
+        opt = tp.TPE({"x": tp.Float(0, 1)}, seed=seed, ties=ties, constant_liar=False)
+        for x in tied:
+            opt.add_trial({"x": float(x)}, 0.0)
+        for i in range(20):
+            opt.add_trial({"x": (i + 0.5) / 20}, 1.0)
+        xs = np.array([opt.ask().params["x"] for _ in range(40)])
+        return len(set(np.abs(xs[:, None] - tied).argmin(axis=1)))
+
+    for seed in range(3):
+        assert plateau_points_visited("random", seed) >= 8
+        assert plateau_points_visited("first", seed) <= 2
+
+
 @pytest.mark.parametrize("settings,error,words", [
     ({"bandwidth": "neighbor"}, TypeError, "unknown TPE setting"),
     ({"bandwidth_factor": -1}, ValueError, r"bandwidth_factor must lie in \(0, inf"),
@@ -333,6 +354,7 @@ def test_conditional_search_finds_the_better_branch():
     ({"n_startup_trials": 2.5}, TypeError, "n_startup_trials must be an int"),
     ({"constant_liar": "yes"}, TypeError, "constant_liar"),
     ({"pruner": "median"}, TypeError, "pruner must be"),
+    ({"ties": "oldest"}, ValueError, "ties: use 'random' or 'first'"),
 ])
 def test_every_setting_is_validated(settings, error, words):
     with pytest.raises(error, match=words):

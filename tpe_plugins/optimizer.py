@@ -164,8 +164,9 @@ class TPE:
         row = self._startup_row() if split is None else self._suggest_rows(1, split)[0]
         return self._append(row, self.space.decode(row))
 
-    def _split(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The good and the bad trials' indices, or None while the start-up phase lasts."""
+    def _split(self) -> tuple | None:
+        """The good and the bad trials' indices and the good ones' weights in l(x) (None:
+        equal), or None while the start-up phase lasts."""
         codes = self._state[: self._n]
         n_live = int(np.sum(codes != _CODE[FAILED]))
         if self.n_objectives > 1:  # fronts, then hypervolume contribution (see pareto.py)
@@ -180,7 +181,7 @@ class TPE:
                 rest = np.setdiff1d(finished, feasible)
                 rest = rest[np.argsort(self._violation[rest], kind="stable")]
                 good = np.concatenate([feasible, rest[: k - len(feasible)]])
-            return good, np.setdiff1d(finished, good)
+            return good, np.setdiff1d(finished, good), None
         # A pruned trial is judged at the step it reached; one without a curve, or without a
         # value, has no such step and stays in the bad group.
         pruned = codes == _CODE[PRUNED]
@@ -194,16 +195,36 @@ class TPE:
             v = self._violation[ranked]
             ranked = ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
         k = sampler.n_good(len(ranked), self.settings.gamma)
-        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
+        bad = np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
+        return self._break_ties(ranked, k, bad)
+
+    def _break_ties(self, ranked: np.ndarray, k: int, bad: np.ndarray) -> tuple:
+        """(good, bad) with the trials tied with the k-th best shuffled across the boundary.
+
+        Why: on a plateau of equal values (CV errors on small data, rounded metrics) a stable
+        sort keeps the oldest tied trials in the good group for good, so l(x) stays on the same
+        few early points and the search stalls there. A seeded shuffle of the tied trials lets
+        each ask see a different part of the plateau. Splitting each tied trial's weight
+        between the groups instead was measured too, and lost (benchmarks/results/plateaus.md).
+        """
+        last = ranked[k - 1]
+        tied = np.flatnonzero(
+            (self._y[ranked] == self._y[last]) & (self._budget[ranked] == self._budget[last])
+            & (self._violation[ranked] == self._violation[last]))
+        if tied[-1] < k or self.settings.ties == "first":  # no tie across the boundary
+            return ranked[:k], bad, None
+        ranked = ranked.copy()
+        ranked[tied] = ranked[self._rng.permutation(tied)]
+        return ranked[:k], np.concatenate([ranked[k:], bad[len(ranked) - k:]]), None
 
     def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """n rows from the model fitted on `split` (good, bad), as `_split` made it."""
-        good, bad = split
+        good, bad, w_good = split
         X = self._X[: self._n]
         codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
-        weights = (pareto.contribution_weights(self._Y[good]) if self.n_objectives > 1
-                   else None)
+        if self.n_objectives > 1:
+            w_good = pareto.contribution_weights(self._Y[good])
         splits = None
         if self._constraints and self.settings.constraint_rule == "ctpe":
             told = np.array(sorted(self._constraints))
@@ -211,7 +232,7 @@ class TPE:
             splits = [(X[told[c[:, j] <= 0]], X[told[c[:, j] > 0]]) for j in range(c.shape[1])]
         return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
                                self.settings, self._rng, n, liar=self.constant_liar,
-                               good_weights=weights, constraint_splits=splits)
+                               good_weights=w_good, constraint_splits=splits)
 
     def _finished_order(self, finished: np.ndarray) -> np.ndarray:
         """Best-first order of the finished trials, judged at the budgets they reached.
