@@ -169,7 +169,10 @@ class OptunaPrunerDriver(Driver):
                                                 reduction_factor=3)
         sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
                                              n_startup_trials=N_STARTUP)
-        self.study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+        # HyperbandPruner assigns brackets by a hash of the study name: a fixed name keeps the
+        # run reproducible (optuna's default name is a fresh uuid)
+        self.study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner,
+                                         study_name=f"multifidelity-seed{seed}")
         self.state = optuna.trial.TrialState
 
     def ask(self) -> tuple[Any, dict]:

@@ -100,8 +100,9 @@ def n_good(n: int, gamma: Gamma) -> int:
     return int(min(max(k, 1), n))
 
 
-def concurrent_bandwidth_factor(settings: Settings, n_others: int, n_finished: int) -> float:
-    """The bandwidth factor when n_others trials run beside the one being suggested.
+def concurrent_bandwidth_factor(settings: Settings, n_others: float, n_finished: int) -> float:
+    """The bandwidth factor when n_others trials run beside the one being suggested (for a
+    batch of n, the pending trials and half the batch: the average a single ask would see).
 
     Why: the narrow kernels (bandwidth_factor 0.5) that make the sequential search precise make
     concurrent suggestions too greedy: asked before the results of their neighbours are in,
@@ -158,7 +159,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
         wg = wg * good_weights
     kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
               bandwidth_factor=concurrent_bandwidth_factor(
-                  settings, len(X_pending) + n - 1, len(X_good) + len(X_bad)),
+                  settings, len(X_pending) + (n - 1) / 2, len(X_good) + len(X_bad)),
               categorical_mass=settings.categorical_mass)
     lx = ParzenEstimator(space, Xg, wg, **kw)
     # A pending point (a lie) repels candidates only in a small neighbourhood: a quarter of the
