@@ -138,7 +138,9 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     X_good, X_bad: the split of the finished trials (see `budgets.budget_order`), with their
     creation indices as ages. X_pending: running trials, the constant liar's lies.
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
-    candidate exists. liar=False: the points of a batch do not repel each other.
+    candidate exists (in a batch, a point whose own candidates were all tried takes the best
+    new candidate of the whole batch's pool). liar=False: the points of a batch do not repel
+    each other.
     good_weights: weights of the good trials' kernels in l(x) (several objectives: their
     hypervolume contributions); default equal. constraint_splits: for c-TPE, per constraint
     the rows that satisfied it and those that did not; each adds its own log l(x) - log g(x).
@@ -187,16 +189,21 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     repeats = not np.all(np.any(~np.isnan(C[:, continuous]), axis=1))
     picks = np.empty(n, dtype=int)
     for j, rows in enumerate(chunks):
+        if repeats:
+            tried = np.vstack([X_seen, C[picks[:j]]])
+            seen = rows_in(C[rows], tried)
+            if seen.all() and n > 1:  # none of its own is new: the batch's other new ones
+                fresh = np.flatnonzero(~rows_in(C, tried))
+                if len(fresh):
+                    rows, seen = fresh, np.zeros(len(fresh), dtype=bool)
         s = score[rows]
         if liar and j:  # g(x) grows by the kernels of the points already picked
             kernels = batch_lies.log_kernels(C[rows], picks[:j])
             peak = kernels.max(axis=1)
             lie = peak + np.log(np.exp(kernels - peak[:, None]).sum(axis=1))
             s = s - np.logaddexp(0.0, lie - log_mass_g[rows])
-        if repeats:
-            seen = rows_in(C[rows], np.vstack([X_seen, C[picks[:j]]]))
-            if not seen.all():
-                s[seen] = -np.inf
+        if repeats and not seen.all():
+            s[seen] = -np.inf
         if len(space.selectors):
             s[~_sample_branch(C[rows], space.selectors, lx, gx, rng)] = -np.inf
         picks[j] = rows[int(np.argmax(s))]
