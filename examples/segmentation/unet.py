@@ -83,7 +83,7 @@ class SegModel(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = seg_loss(self(x), y)
-        self._train_sum += float(loss) * len(x)
+        self._train_sum += float(loss.detach()) * len(x)
         self._train_n += len(x)
         return loss
 
