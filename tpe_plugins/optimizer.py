@@ -195,30 +195,31 @@ class TPE:
             v = self._violation[ranked]
             ranked = ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
         k = sampler.n_good(len(ranked), self.settings.gamma)
-        bad = np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
-        return self._break_ties(ranked, k, bad)
+        ranked = self._break_ties(ranked, k)
+        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)]), None
 
-    def _break_ties(self, ranked: np.ndarray, k: int, bad: np.ndarray) -> tuple:
-        """(good, bad) with the trials tied with the k-th best shuffled across the boundary.
+    def _break_ties(self, ranked: np.ndarray, k: int) -> np.ndarray:
+        """`ranked` with the trials tied with the k-th best shuffled among their places.
 
         Why: on a plateau of equal values (CV errors on small data, rounded metrics) a stable
         sort keeps the oldest tied trials in the good group for good, so l(x) stays on the same
         few early points and the search stalls there. A seeded shuffle of the tied trials lets
         each ask see a different part of the plateau. Splitting each tied trial's weight
-        between the groups instead was measured too, and lost (benchmarks/results/plateaus.md).
+        between the groups was measured too, and lost (README, "Plateaus and local optima").
         """
         last = ranked[k - 1]
         tied = np.flatnonzero(
             (self._y[ranked] == self._y[last]) & (self._budget[ranked] == self._budget[last])
             & (self._violation[ranked] == self._violation[last]))
         if tied[-1] < k or self.settings.ties == "first":  # no tie across the boundary
-            return ranked[:k], bad, None
+            return ranked
         ranked = ranked.copy()
         ranked[tied] = ranked[self._rng.permutation(tied)]
-        return ranked[:k], np.concatenate([ranked[k:], bad[len(ranked) - k:]]), None
+        return ranked
 
-    def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """n rows from the model fitted on `split` (good, bad), as `_split` made it."""
+    def _suggest_rows(self, n: int, split: tuple) -> np.ndarray:
+        """n rows from the model fitted on `split` (good, bad, good weights), as `_split`
+        made it."""
         good, bad, w_good = split
         X = self._X[: self._n]
         codes = self._state[: self._n]

@@ -107,8 +107,9 @@ def concurrent_bandwidth_factor(settings: Settings, n_others: float, n_finished:
     Why: the narrow kernels (bandwidth_factor 0.5) that make the sequential search precise make
     concurrent suggestions too greedy: asked before the results of their neighbours are in,
     they pile onto the same few good points. Widening towards Scott's rule (factor 1) as the
-    share of running trials grows (fully at half) cut the regret at 32 and 64 workers by a
-    tenth to a fifth (benchmarks/parallel.py); sequential asks (no others) are unchanged.
+    share of running trials grows (fully at half) cut the regret at 8 and 32 workers by a fifth
+    and a tenth, level at 64 (benchmarks/parallel.py, held-out seeds); sequential asks (no
+    others) are unchanged.
     """
     bf = settings.bandwidth_factor
     share = n_others / max(n_others + n_finished, 1)
