@@ -102,3 +102,32 @@ def test_paper_run_tiny(ray_session, tmp_path):
     table = (out / "table.md").read_text()
     assert "| convex |" in table and "tpe-plugins TPE" in table and "Random" in table
     assert (out / "best_so_far.png").stat().st_size > 5000
+
+
+def test_merging_result_files_combines_optimisers_and_replaces_interrupted_seeds():
+    """Runs of other optimisers on the same seeds, made later, join the table; an interrupted
+    seed (not every data set done) is taken from the file that completed it; a seed that one
+    optimiser never completed is left out, so that every comparison pairs."""
+    run_py = _load("run")
+
+    def result(optimizers, cells):  # cells: (seed, optimiser, dataset, val_error)
+        runs = [{"optimizer": o, "dataset": d, "seed": s, "best": {"val_error": v}}
+                for s, o, d, v in cells]
+        return {"meta": {"datasets": ["convex", "mrbi"], "optimizers": optimizers,
+                         "command": "run", "wall_minutes": 1.0}, "runs": runs}
+
+    first = result(["tpe_plugins", "random"], [
+        (0, o, d, 0.1) for o in ("tpe_plugins", "random") for d in ("convex", "mrbi")]
+        + [(1, "tpe_plugins", "convex", 0.9)])  # seed 1 interrupted
+    again = result(["tpe_plugins", "random"], [
+        (1, o, d, 0.2) for o in ("tpe_plugins", "random") for d in ("convex", "mrbi")])
+    optuna = result(["optuna_tpe"], [(s, "optuna_tpe", d, 0.3) for s in (0, 1, 2)
+                                     for d in ("convex", "mrbi")])
+    merged = run_py.merge([first, again, optuna])
+    assert merged["meta"]["optimizers"] == ["tpe_plugins", "random", "optuna_tpe"]
+    assert merged["meta"]["seeds"] == 2  # seed 2 has optuna only
+    cells = {(r["seed"], r["optimizer"], r["dataset"]): r["best"]["val_error"]
+             for r in merged["runs"]}
+    assert len(cells) == len(merged["runs"]) == 2 * 3 * 2
+    assert cells[(1, "tpe_plugins", "convex")] == 0.2  # the completed rerun, not the partial
+    assert cells[(0, "optuna_tpe", "mrbi")] == 0.3

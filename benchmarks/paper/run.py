@@ -379,20 +379,27 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def merge(results: list[dict]) -> dict:
-    """One result from several runs of this script: a seed's runs are taken from the last file
-    that has all of them (an interrupted seed in an earlier file is replaced)."""
-    per_seed: dict[int, list[dict]] = {}
+    """One result from several runs of this script. A seed's runs of an optimiser are taken
+    from the last file that has them on every data set (an interrupted seed in an earlier file
+    is replaced); files with different optimisers combine (e.g. optuna's runs made later on
+    the same seeds). Only seeds that every optimiser completed are kept, so comparisons pair."""
+    cells: dict[tuple[int, str], list[dict]] = {}
+    optimizers: list[str] = []
     for res in results:
-        n_cells = len(res["meta"]["datasets"]) * len(res["meta"]["optimizers"])
-        seeds = sorted({run["seed"] for run in res["runs"]})
-        for seed in seeds:
-            mine = [run for run in res["runs"] if run["seed"] == seed]
-            if len(mine) == n_cells:
-                per_seed[seed] = mine
+        n_datasets = len(res["meta"]["datasets"])
+        for o in res["meta"]["optimizers"]:
+            optimizers += [o] if o not in optimizers else []
+            for seed in sorted({run["seed"] for run in res["runs"]}):
+                mine = [run for run in res["runs"] if run["seed"] == seed and run["optimizer"] == o]
+                if len(mine) == n_datasets:
+                    cells[(seed, o)] = mine
+    seeds = sorted({seed for seed, _ in cells if all((seed, o) in cells for o in optimizers)})
     meta = dict(results[0]["meta"])
-    meta.update(seeds=len(per_seed), command=" and ".join(r["meta"]["command"] for r in results),
+    meta.update(seeds=len(seeds), optimizers=optimizers,
+                command=" and ".join(r["meta"]["command"] for r in results),
                 wall_minutes=sum(r["meta"].get("wall_minutes", 0.0) for r in results))
-    return {"meta": meta, "runs": [run for seed in sorted(per_seed) for run in per_seed[seed]]}
+    return {"meta": meta, "runs": [run for seed in seeds for o in optimizers
+                                   for run in cells[(seed, o)]]}
 
 
 if __name__ == "__main__":
