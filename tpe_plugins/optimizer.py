@@ -164,9 +164,8 @@ class TPE:
         row = self._startup_row() if split is None else self._suggest_rows(1, split)[0]
         return self._append(row, self.space.decode(row))
 
-    def _split(self) -> tuple | None:
-        """The good and the bad trials' indices and the good ones' weights in l(x) (None:
-        equal), or None while the start-up phase lasts."""
+    def _split(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The good and the bad trials' indices, or None while the start-up phase lasts."""
         codes = self._state[: self._n]
         n_live = int(np.sum(codes != _CODE[FAILED]))
         if self.n_objectives > 1:  # fronts, then hypervolume contribution (see pareto.py)
@@ -181,7 +180,7 @@ class TPE:
                 rest = np.setdiff1d(finished, feasible)
                 rest = rest[np.argsort(self._violation[rest], kind="stable")]
                 good = np.concatenate([feasible, rest[: k - len(feasible)]])
-            return good, np.setdiff1d(finished, good), None
+            return good, np.setdiff1d(finished, good)
         # A pruned trial is judged at the step it reached; one without a curve, or without a
         # value, has no such step and stays in the bad group.
         pruned = codes == _CODE[PRUNED]
@@ -196,7 +195,7 @@ class TPE:
             ranked = ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
         k = sampler.n_good(len(ranked), self.settings.gamma)
         ranked = self._break_ties(ranked, k)
-        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)]), None
+        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
 
     def _break_ties(self, ranked: np.ndarray, k: int) -> np.ndarray:
         """`ranked` with the trials tied with the k-th best shuffled among their places.
@@ -217,15 +216,14 @@ class TPE:
         ranked[tied] = ranked[self._rng.permutation(tied)]
         return ranked
 
-    def _suggest_rows(self, n: int, split: tuple) -> np.ndarray:
-        """n rows from the model fitted on `split` (good, bad, good weights), as `_split`
-        made it."""
-        good, bad, w_good = split
+    def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """n rows from the model fitted on `split` (good, bad), as `_split` made it."""
+        good, bad = split
         X = self._X[: self._n]
         codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
-        if self.n_objectives > 1:
-            w_good = pareto.contribution_weights(self._Y[good])
+        weights = (pareto.contribution_weights(self._Y[good]) if self.n_objectives > 1
+                   else None)
         splits = None
         if self._constraints and self.settings.constraint_rule == "ctpe":
             told = np.array(sorted(self._constraints))
@@ -233,7 +231,7 @@ class TPE:
             splits = [(X[told[c[:, j] <= 0]], X[told[c[:, j] > 0]]) for j in range(c.shape[1])]
         return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
                                self.settings, self._rng, n, liar=self.constant_liar,
-                               good_weights=w_good, constraint_splits=splits)
+                               good_weights=weights, constraint_splits=splits)
 
     def _finished_order(self, finished: np.ndarray) -> np.ndarray:
         """Best-first order of the finished trials, judged at the budgets they reached.
