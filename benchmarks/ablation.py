@@ -49,6 +49,7 @@ VARIANTS: dict[str, dict] = {
     "explore_fraction=0": {"explore_fraction": 0.0},
     "startup=random": {"startup": "random"},
     "constant_liar=False": {"constant_liar": False},
+    "jump_fraction=0.1": {"jump_fraction": 0.1},
 }
 
 
@@ -70,6 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--out", default="", help="results file stem (default ablation)")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--variants", default=",".join(VARIANTS))
@@ -88,7 +91,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown variant or problem: {unknown}")
 
-    jobs = [(p, v, s) for p in problems for v in variants for s in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(p, v, s) for p in problems for v in variants for s in seeds]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         finals = list(pool.map(run_one, *zip(*jobs, strict=True),
@@ -106,11 +110,14 @@ def main() -> None:
             ranks[v].append(r)
 
     order = sorted(variants, key=lambda v: np.mean(ranks[v]))
+    first = f" --first-seed {args.first_seed}" if args.first_seed else ""
+    named = (f" --variants {args.variants}" if args.variants != ",".join(VARIANTS) else "") + (
+        f" --out {args.out}" if args.out else "")
     lines = [
         f"# Ablation: TPE component choices (batch size {args.batch})",
         "",
         f"- command: `python benchmarks/ablation.py --seeds {args.seeds} --trials {args.trials} "
-        f"--batch {args.batch}`",
+        f"--batch {args.batch}{first}{named}`",
         f"- machine: 2-core {platform.machine()}, Python {platform.python_version()}, no GPU; "
         f"{elapsed / 60:.1f} min",
         f"- date: {datetime.date.today()}; {args.seeds} seeds x {args.trials} trials; "
@@ -125,7 +132,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    stem = "ablation" if args.batch == 1 else f"ablation_batch{args.batch}"
+    stem = args.out or ("ablation" if args.batch == 1 else f"ablation_batch{args.batch}")
     (RESULTS / f"{stem}.md").write_text(text)
     (RESULTS / f"{stem}.json").write_text(json.dumps(regret, indent=1))
 

@@ -342,6 +342,29 @@ def test_a_plateau_of_tied_best_values_is_explored_not_stalled_on():
         assert plateau_points_visited("first", seed) <= 2
 
 
+def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
+    """jump_fraction=1: every candidate runs with one numeric coordinate redrawn, but is scored
+    where it was drawn; so the suggestion is the one the model would have made without jumps,
+    with exactly one numeric coordinate changed and the categorical kept."""
+    space = {"x": tp.Float(0, 1), "y": tp.Float(0, 1), "z": tp.Float(0, 1),
+             "c": tp.Categorical(["a", "b"])}
+    rng = np.random.default_rng(0)
+    history = [({"x": float(a), "y": float(b), "z": float(c), "c": "ab"[i % 2]}, float(a + b))
+               for i, (a, b, c) in enumerate(rng.random((30, 3)))]
+    moved = []
+    for seed in range(5):
+        plain, jumping = (tp.TPE(space, seed=seed, jump_fraction=f) for f in (0.0, 1.0))
+        for opt in (plain, jumping):
+            for params, value in history:
+                opt.add_trial(params, value)
+        p, j = plain.ask().params, jumping.ask().params
+        assert p["c"] == j["c"]
+        changed = [k for k in "xyz" if p[k] != j[k]]
+        assert len(changed) == 1
+        moved.append(changed[0])
+    assert len(set(moved)) >= 2  # the coordinate is drawn, not always the first
+
+
 @pytest.mark.parametrize("settings,error,words", [
     ({"bandwidth": "neighbor"}, TypeError, "unknown TPE setting"),
     ({"bandwidth_factor": -1}, ValueError, r"bandwidth_factor must lie in \(0, inf"),
@@ -355,6 +378,7 @@ def test_a_plateau_of_tied_best_values_is_explored_not_stalled_on():
     ({"constant_liar": "yes"}, TypeError, "constant_liar"),
     ({"pruner": "median"}, TypeError, "pruner must be"),
     ({"ties": "oldest"}, ValueError, "ties: use 'random' or 'first'"),
+    ({"jump_fraction": 1.5}, ValueError, r"jump_fraction must lie in \[0, 1\]"),
 ])
 def test_every_setting_is_validated(settings, error, words):
     with pytest.raises(error, match=words):

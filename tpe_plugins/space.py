@@ -172,14 +172,19 @@ class Space:
         """Map raw unit-cube samples onto valid encodings: grids, category indices, NaN inactive."""
         X = np.clip(np.asarray(U, dtype=float), 0.0, 1.0)
         for d in self._non_continuous:
-            dim = self.dims[d]
-            if dim.kind == "categorical":
-                X[:, d] = np.minimum(np.floor(X[:, d] * dim.n_choices), dim.n_choices - 1)
-            else:
-                cell = np.searchsorted(dim.edges, X[:, d], side="right") - 1
-                X[:, d] = dim.grid[np.clip(cell, 0, len(dim.grid) - 1)]
+            X[:, d] = self.snap_dim(d, X[:, d])
         X[~self.active(X)] = np.nan
         return X
+
+    def snap_dim(self, d: int, u: np.ndarray) -> np.ndarray:
+        """Unit-interval values of dimension d -> its encoding (grid value or choice index)."""
+        dim = self.dims[d]
+        if dim.kind == "categorical":
+            return np.minimum(np.floor(u * dim.n_choices), dim.n_choices - 1)
+        if dim.kind == "discrete":
+            cell = np.searchsorted(dim.edges, u, side="right") - 1
+            return dim.grid[np.clip(cell, 0, len(dim.grid) - 1)]
+        return u
 
     # ---------------------------------------------------------------- decode / encode
     def decode(self, row: np.ndarray) -> Any:
