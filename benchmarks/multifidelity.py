@@ -61,12 +61,12 @@ from report import core_revision, machine, run_tasks  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
 
-SETUPS = ("tpe-plugins MF + ASHA", "tpe-plugins BOHB rule + ASHA", "tpe-plugins rank rule + ASHA",
+SETUPS = ("tpe-plugins MF + ASHA", "tpe-plugins BOHB rule + ASHA",
           "tpe-plugins final-only + ASHA", "random + ASHA",
           "OptunaSearch + ASHA", "HyperOptSearch + ASHA", "optuna TPE + HyperbandPruner",
           "tpe-plugins MF + SHA pruner", "random, full training")
 SHORT = {"tpe-plugins MF + ASHA": "tpe-mf", "tpe-plugins BOHB rule + ASHA": "tpe-bohb-rule",
-         "tpe-plugins final-only + ASHA": "tpe-final", "tpe-plugins rank rule + ASHA": "tpe-rank",
+         "tpe-plugins final-only + ASHA": "tpe-final",
          "random + ASHA": "random", "OptunaSearch + ASHA": "optuna-search",
          "HyperOptSearch + ASHA": "hyperopt-search", "optuna TPE + HyperbandPruner":
          "optuna-hyperband", "tpe-plugins MF + SHA pruner": "tpe-sha",
@@ -196,8 +196,6 @@ def make_driver(setup: str, seed: int) -> tuple[Driver, bool]:
         return TPEDriver(seed, curves=True), True
     if setup == "tpe-plugins BOHB rule + ASHA":
         return TPEDriver(seed, curves=True, fidelity="largest_budget"), True
-    if setup == "tpe-plugins rank rule + ASHA":
-        return TPEDriver(seed, curves=True, fidelity="rank"), True
     if setup == "tpe-plugins final-only + ASHA":
         return TPEDriver(seed, curves=False), True
     if setup == "tpe-plugins MF + SHA pruner":

@@ -20,7 +20,7 @@ FULL = np.iinfo(np.int64).max  # the budget of a trial told without any intermed
 
 def budget_order(y: np.ndarray, budgets: np.ndarray,
                  reports: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 sign: float = 1.0, among: str = "reached") -> np.ndarray:
+                 sign: float = 1.0) -> np.ndarray:
     """Indices of finished trials from best to worst (minimisation).
 
     y: final values (NaN for a trial stopped before it had one). budgets: the last step of each
@@ -43,7 +43,7 @@ def budget_order(y: np.ndarray, budgets: np.ndarray,
         reached = ~np.isnan(column)
         ranks = rankdata(column[reached])  # average ranks for ties
         q = np.full(len(y), np.nan)
-        q[reached] = (ranks - 0.5) / (reached.sum() if among == "reached" else finite.sum())
+        q[reached] = (ranks - 0.5) / reached.sum()
         mine = (level_of == t) & finite
         quantile[mine] = q[mine]
     return np.lexsort((y, -budgets.astype(float), quantile))

@@ -250,8 +250,7 @@ class TPE:
             order = largest_budget_order(self._y[finished], budgets, reports, self._sign,
                                          len(self.space) + 2)
         else:
-            order = budget_order(self._y[finished], budgets, reports, self._sign,
-                                 among="all" if self.settings.fidelity == "rank" else "reached")
+            order = budget_order(self._y[finished], budgets, reports, self._sign)
         self._split_cache = (finished, order)
         return order
 

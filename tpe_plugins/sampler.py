@@ -62,7 +62,7 @@ class Settings:
         _check_number("liar_width", self.liar_width, low=0, open_low=True)
         _check_number("pending_widening", self.pending_widening, low=0)
         _check_number("jump_fraction", self.jump_fraction, low=0, high=1)
-        if self.fidelity not in ("quantile", "largest_budget", "rank"):
+        if self.fidelity not in ("quantile", "largest_budget"):
             raise ValueError(f"fidelity: use 'quantile' or 'largest_budget', got "
                              f"{self.fidelity!r}")
         if self.constraint_rule not in ("feasible_first", "ctpe"):
