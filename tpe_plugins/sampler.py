@@ -250,7 +250,8 @@ def _jump(space: Space, C: np.ndarray, chunks: np.ndarray, fraction: float,
     fell from 8 to 1 of 30 (seeds 0-29) and from 12 to 6 of 40 (seeds 100-139; the rest sit in
     the true local optimum at (0.1, 0.86, 0.57)). It is off by default: on the held-out seeds
     of benchmarks/parallel.py the sequential regret rose by a third (Branin 0.003 -> 0.014 of
-    random's), as a tenth of the trials leave the optimum that precise problems need.
+    random's): a tenth of the trials are spent away from the region that precise problems
+    are refining.
     Selecting categoricals never jump, and a one-dimensional row does not (that is random
     search).
     """
