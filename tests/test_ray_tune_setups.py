@@ -164,6 +164,35 @@ def test_hyperband_for_bohb_pauses_and_resumes_trials(ray_session, tmp_path):
     assert sorted(t.value for t in opt.trials) == pytest.approx(sorted(final.values()))
 
 
+class CountingTPESearch(TPESearch):
+    """Records, at each new suggestion, how many trials were alive and how many running."""
+
+    def suggest(self, trial_id):
+        alive, running = len(self._live), len(self._live) - len(self._paused)
+        config = super().suggest(trial_id)
+        if config is not None:
+            self.at_suggest.append((alive, running))
+        return config
+
+
+def test_paused_trials_do_not_block_new_ones_under_max_concurrent_trials(ray_session,
+                                                                          tmp_path):
+    """HyperBandForBOHB pauses trials at its rungs until the bracket catches up; a paused
+    trial holds no worker, so with max_concurrent_trials=2 new trials start beside paused
+    ones (as TuneBOHB does), and never beside two running ones."""
+    searcher = CountingTPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0,
+                                 n_startup_trials=3)
+    searcher.at_suggest = []
+    analysis = run(curve, searcher, tmp_path, num_samples=12, max_concurrent_trials=2,
+                   resources_per_trial={"cpu": 0.5},
+                   scheduler=HyperBandForBOHB(max_t=9, reduction_factor=3))
+    assert len(analysis.trials) == 12
+    assert all(t.status == "TERMINATED" for t in analysis.trials)
+    assert all(running < 2 for _, running in searcher.at_suggest)
+    assert max(alive for alive, _ in searcher.at_suggest) >= 2  # started beside paused ones
+    assert all(t.state == "complete" for t in searcher.optimizer.trials)
+
+
 def test_concurrency_limiter_batch_is_honoured(ray_session, tmp_path):
     s = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
     limited = ConcurrencyLimiter(s, max_concurrent=2, batch=True)

@@ -18,13 +18,14 @@ itself, the run's stopper, or a scheduler such as ASHA), so TPESearch does not g
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import warnings
 from collections import Counter
 from typing import Any
 
-from ray.tune.search import UNDEFINED_SEARCH_SPACE, Searcher
+from ray.tune.search import UNDEFINED_SEARCH_SPACE, ConcurrencyLimiter, Searcher
 from ray.tune.utils.util import unflatten_dict
 
 import tpe_plugins as tp
@@ -109,6 +110,7 @@ class TPESearch(Persistence):
         self._ids: dict[str, int] = {}  # every Tune trial id this searcher recorded
         self._last: dict[str, list] = {}  # Tune trial id -> [step, value] last reported
         self._paused: set[str] = set()
+        self._max_running = 0  # set_max_concurrency's limit on running trials; 0 = none
         self._warned: set[str] = set()
         self._seen: Counter = Counter()
         self._n_configs = math.inf
@@ -159,9 +161,21 @@ class TPESearch(Persistence):
         return True
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
-        """Leave the limit to `ConcurrencyLimiter` (and `max_concurrent_trials`), so that its
-        `batch=True` is honoured; pending trials count in the model either way."""
-        return False
+        """Keep the limit here, on running trials, not paused ones; a limiter with
+        `batch=True` keeps it itself, so that its batches are honoured.
+
+        Why: Ray's `ConcurrencyLimiter` (what `max_concurrent_trials` wraps a searcher in)
+        counts a trial that HyperBandForBOHB paused as live until it ends, so paused trials
+        blocked new suggestions: a bracket could not fill, and through real Tune a 540-epoch
+        run started 28 trials where TuneBOHB, which counts only running trials, started 93
+        (benchmarks/multifidelity_tune.py). The limiter tells a searcher nothing else, so its
+        `batch` setting is read from the limiter that calls (the only caller Tune has).
+        """
+        caller = inspect.currentframe().f_back.f_locals.get("self")
+        if isinstance(caller, ConcurrencyLimiter) and caller.batch:
+            return False
+        self._max_running = int(max_concurrent)
+        return True
 
     # ------------------------------------------------------------------ the trial loop
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -175,6 +189,8 @@ class TPESearch(Persistence):
                 logger.warning("TPESearch: all %d configurations of this finite space have "
                                "been tried; no more trials will be started", self._n_configs)
             return Searcher.FINISHED
+        if self._max_running and len(self._live) - len(self._paused) >= self._max_running:
+            return None  # paused trials do not count: they hold no worker
         if self._queue:
             self._opt.enqueue(self._queue.pop(0))
         trial = self._opt.ask()
