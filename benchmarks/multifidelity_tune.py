@@ -19,7 +19,8 @@ Setups (each its own `tune.run`, 4 trials at a time):
 The report puts the simulation's setups for the same data sets and seeds beside these (read
 from `--simulated`, a `multifidelity.py` result file).
 
-    python benchmarks/multifidelity_tune.py --seeds 0-4
+    pip install -e .[bohb]      # hpbandster and ConfigSpace, for TuneBOHB
+    python benchmarks/multifidelity_tune.py --seeds 0-9
 """
 
 from __future__ import annotations
@@ -180,16 +181,20 @@ def main() -> None:
 
 def write(args: argparse.Namespace, runs: list[dict], result: dict, wall: float) -> None:
     names, datasets = args.setup_list, args.dataset_list
+
+    def shown(path: Path) -> Path:  # relative to the repository, as the command gives it
+        return path.relative_to(Path.cwd()) if Path.cwd() in path.parents else path
+
     trials = {s: np.mean([r["trials"] for r in runs if r["setup"] == s]) for s in names}
     lines = ["# Multi-fidelity through real Ray Tune, beside the simulation", "",
-             f"- command: `{' '.join(['python', 'benchmarks/multifidelity_tune.py', *sys.argv[1:]])}`",
+             f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`",
              f"- machine: {machine(('ray', 'hpbandster', 'ConfigSpace', 'numpy'))}",
-             f"- date: {datetime.date.today()}, wall time {wall / 60:.1f} min; tpe_plugins core: "
-             f"git {core_revision()}",
+             f"- date: {datetime.date.today()}, wall time {wall / 60:.1f} min; "
+             f"tpe_plugins core: git {core_revision()}",
              f"- data sets {', '.join(datasets)}; seeds {args.seeds}; {args.workers} trials at a "
              f"time; budget {args.budget} epochs. Rows marked (real Tune) ran here through "
              "`tune.run`; the others are the simulation's runs of the same seeds, read from "
-             f"`{args.simulated.relative_to(Path.cwd()) if args.simulated.is_absolute() and Path.cwd() in args.simulated.parents else args.simulated}`",
+             f"`{shown(args.simulated)}`",
              "- regret: best validation loss among trials that trained all 27 epochs, minus the "
              "best full-budget loss in the table; mean over seeds", "",
              "## Mean rank of the final regret (1 = best)", "",
