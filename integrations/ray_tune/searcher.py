@@ -171,7 +171,8 @@ class TPESearch(Persistence):
         (benchmarks/multifidelity_tune.py). The limiter tells a searcher nothing else, so its
         `batch` setting is read from the limiter that calls (the only caller Tune has).
         """
-        caller = inspect.currentframe().f_back.f_locals.get("self")
+        frame = inspect.currentframe()
+        caller = frame.f_back.f_locals.get("self") if frame and frame.f_back else None
         if isinstance(caller, ConcurrencyLimiter) and caller.batch:
             return False
         self._max_running = int(max_concurrent)
