@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import learning_curves as lc  # noqa: E402
 import multifidelity as mf  # noqa: E402
 import numpy as np  # noqa: E402
+from parallel import parse_seeds  # noqa: E402
 from report import core_revision, machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,16 +63,13 @@ def tune_space() -> dict:
             "optimizer": tune.choice(list(lc.OPTIMIZER))}
 
 
-def trainable(config: dict, loss: np.ndarray, axes: dict) -> None:
+def trainable(config: dict, table: lc.CurveTable) -> None:
     """One epoch per result, resumed from the checkpoint's epoch after a pause. Checkpoints
     only at HyperBand's rungs, where it pauses trials (each costs Tune a copy to storage)."""
     from ray import tune
     from ray.tune import Checkpoint
 
-    index = tuple(axis.index(config[name]) if name == "optimizer"
-                  else int(np.argmin(np.abs(np.asarray(axis, float) - float(config[name]))))
-                  for name, axis in axes.items())
-    curve = loss[index]
+    curve = table.curve(config)
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint:
@@ -94,7 +92,6 @@ def run_one(dataset: str, setup: str, seed: int, budget: int, workers: int,
 
     from tpe_plugins.integrations.ray_tune import TPESearch
 
-    table = lc.load(dataset)
     spent: list[int] = [0]
     full: list[tuple[int, float]] = []
 
@@ -122,9 +119,8 @@ def run_one(dataset: str, setup: str, seed: int, budget: int, workers: int,
                                   reduction_factor=3)
     else:
         scheduler = HyperBandForBOHB(time_attr="epoch", max_t=lc.MAX_EPOCHS, reduction_factor=3)
-    axes = {k: list(v) for k, v in lc.AXES.items()}
     start = time.perf_counter()
-    analysis = tune.run(tune.with_parameters(trainable, loss=table.loss, axes=axes),
+    analysis = tune.run(tune.with_parameters(trainable, table=lc.load(dataset)),
                         config=tune_space(), search_alg=searcher, scheduler=scheduler,
                         metric="loss", mode="min", num_samples=10_000,
                         max_concurrent_trials=workers, resources_per_trial={"cpu": 0.5},
@@ -151,10 +147,11 @@ def main() -> None:
     args = ap.parse_args()
     import ray
 
-    lo, _, hi = args.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi or lo) + 1))
+    seeds = parse_seeds(args.seeds)
     datasets, setups = args.datasets.split(","), args.setups.split(",")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # the workers unpickle the curve tables, so they import learning_curves from here too
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent)}})
     runs, wall = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as storage, warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -387,9 +387,11 @@ def merge(results: list[dict]) -> dict:
     optimizers: list[str] = []
     for res in results:
         n_datasets = len(res["meta"]["datasets"])
+        seeds_here = sorted({run["seed"] for run in res["runs"]})
         for o in res["meta"]["optimizers"]:
-            optimizers += [o] if o not in optimizers else []
-            for seed in sorted({run["seed"] for run in res["runs"]}):
+            if o not in optimizers:
+                optimizers.append(o)
+            for seed in seeds_here:
                 mine = [run for run in res["runs"] if run["seed"] == seed and run["optimizer"] == o]
                 if len(mine) == n_datasets:
                     cells[(seed, o)] = mine
