@@ -161,6 +161,22 @@ class Persistence(Searcher):
             else:
                 unknown.append(record)
         self._record_unknown(unknown)
+        self._end_trials_tune_lost({record.trial_id for record in records})
+
+    def _end_trials_tune_lost(self, tune_ids: set[str | None]) -> None:
+        """End live trials that Tune's experiment state does not hold at all.
+
+        Why: Tune copies its experiment state and this searcher's file to storage one after the
+        other, while the driver keeps saving; a kill in between can leave this file a trial
+        ahead. Tune will never run or report that trial, so left live it would stay pending for
+        good. It ends as a trial removed before it finished: its last reported value if it
+        reported one, otherwise failed (never ran) and free to be suggested again.
+        """
+        for trial_id in [t for t in self._live if t not in tune_ids]:
+            logger.warning("TPESearch: trial %s is not in Tune's experiment state (the driver "
+                           "was killed while Tune saved it); Tune will not run it, so it is "
+                           "ended here", trial_id)
+            self.on_trial_complete(trial_id, None)
 
     def _restore(self, state: dict, path: str) -> None:
         saved_space = checkpoint.decode_space(state["space"], path)
