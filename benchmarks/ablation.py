@@ -50,6 +50,7 @@ VARIANTS: dict[str, dict] = {
     "startup=random": {"startup": "random"},
     "constant_liar=False": {"constant_liar": False},
     "jump_fraction=0.1": {"jump_fraction": 0.1},
+    "multivariate=False": {"multivariate": False},
 }
 
 

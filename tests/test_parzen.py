@@ -71,3 +71,38 @@ def test_inactive_dimensions_do_not_leak_into_samples():
     assert np.all(np.isnan(S[is_a, 2])) and np.all(~np.isnan(S[is_a, 1]))
     assert np.all(np.isnan(S[~is_a, 1])) and np.all(~np.isnan(S[~is_a, 2]))
     assert np.all(np.isfinite(pe.log_pdf(S)))
+
+
+def test_univariate_density_is_the_product_of_each_dimensions_own_mixture():
+    spec = {"c": tp.Categorical(["a", "b", "c"]), "i": tp.Int(0, 4), "x": tp.Float(0, 1)}
+    space, pe = fit(spec, n=7, univariate=True)
+    _, joint = fit(spec, n=7)
+    X = space.snap(np.random.default_rng(1).random((50, 3)))
+    X_fit = space.snap(np.random.default_rng(0).random((7, 3)))
+    total = np.zeros(len(X))
+    for d, (name, dim) in enumerate(spec.items()):
+        one = Space({name: dim})
+        numeric = list(np.flatnonzero(space.kinds != "categorical"))
+        bandwidth = pe.bandwidth[[numeric.index(d)]] if d in numeric else np.zeros(0)
+        total += ParzenEstimator(one, X_fit[:, [d]], np.ones(7),
+                                 bandwidth=bandwidth).log_pdf(X[:, [d]])
+    assert np.allclose(pe.log_pdf(X), total)
+    assert not np.allclose(joint.log_pdf(X), total)  # the default is one mixture of products
+    g0 = space.dims[1].grid
+    x = np.linspace(0, 1, 2001)
+    pts = np.array([[c, a, u] for c in range(3) for a in g0 for u in x], dtype=float)
+    mass = np.exp(pe.log_pdf(pts)).reshape(3 * len(g0), len(x))
+    assert abs(np.trapezoid(mass, x, axis=1).sum() - 1) < 1e-4
+
+
+def test_univariate_samples_combine_coordinates_of_different_observations():
+    space = Space({"x": tp.Float(0, 1), "y": tp.Float(0, 1)})
+    X = np.array([[0.1, 0.1], [0.9, 0.9]])
+    rng = np.random.default_rng(0)
+    kw = dict(prior_weight=1e-6, bandwidth=np.array([0.02, 0.02]))
+    joint = ParzenEstimator(space, X, np.ones(2), **kw).sample(2000, rng)
+    apart = ParzenEstimator(space, X, np.ones(2), univariate=True, **kw).sample(2000, rng)
+    mixed = lambda S: np.mean((S[:, 0] < 0.5) != (S[:, 1] < 0.5))  # noqa: E731
+    assert mixed(joint) < 0.01  # a component keeps both coordinates of its observation
+    assert 0.4 < mixed(apart) < 0.6  # each coordinate picks its own observation
+    assert abs(np.mean(apart[:, 0] < 0.5) - 0.5) < 0.05  # the marginals are unchanged

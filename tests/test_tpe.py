@@ -379,6 +379,7 @@ def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
     ({"pruner": "median"}, TypeError, "pruner must be"),
     ({"ties": "oldest"}, ValueError, "ties: use 'random' or 'first'"),
     ({"jump_fraction": 1.5}, ValueError, r"jump_fraction must lie in \[0, 1\]"),
+    ({"multivariate": "no"}, TypeError, "multivariate must be True or False"),
 ])
 def test_every_setting_is_validated(settings, error, words):
     with pytest.raises(error, match=words):

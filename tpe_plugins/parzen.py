@@ -36,8 +36,9 @@ class ParzenEstimator:
                  prior_weight: float = 1.0, min_bandwidth: float = 0.02,
                  bandwidth_factor: float = 1.0, categorical_mass: float = 0.8,
                  narrow_rows: np.ndarray | None = None, narrow_bandwidth: np.ndarray | None = None,
-                 bandwidth: np.ndarray | None = None):
+                 bandwidth: np.ndarray | None = None, univariate: bool = False):
         self.space = space
+        self.univariate = univariate
         m, D = X.shape
         kinds = space.kinds
         self.num = np.flatnonzero(kinds != "categorical")
@@ -89,6 +90,13 @@ class ParzenEstimator:
             tables.append(self._categorical_log_prob(j, self.space.dims[d].n_choices))
         self.cont = np.array(cont, dtype=int)  # positions within self.num
         self.table_dims = table_dims
+        # rows of self.weights (and columns of the features) that belong to each dimension
+        C = len(cont)
+        self.dim_rows = [np.array([c, C + c, 2 * C + c]) for c in range(C)]
+        start = 3 * C
+        for table in tables:
+            self.dim_rows.append(np.arange(start, start + len(table)))
+            start += len(table)
 
         # Every term of the log kernel is linear in the features [x*x, x, active, one-hot, 1],
         # so (N, M) log kernels are one matrix product of the features with these weights.
@@ -144,12 +152,18 @@ class ParzenEstimator:
         return self._features(X) @ self.weights
 
     def log_pdf(self, X: np.ndarray) -> np.ndarray:
-        """Log density (log mass on grids and categories) of each encoded row of X."""
-        out = self.component_log_pdf(X)
-        peak = out.max(axis=1, keepdims=True)
-        out -= peak
-        np.exp(out, out=out)
-        return np.log(out.sum(axis=1)) + peak[:, 0] + self._log_cell_width(X)
+        """Log density (log mass on grids and categories) of each encoded row of X.
+
+        Univariate: the product over dimensions of each dimension's own mixture (optuna's
+        default, hyperopt's only form), instead of one mixture of products.
+        """
+        if not self.univariate:
+            return _log_sum_exp(self.component_log_pdf(X)) + self._log_cell_width(X)
+        F = self._features(X)
+        out = self._log_cell_width(X)
+        for rows in self.dim_rows:  # a loop over dimensions, not points or components
+            out += _log_sum_exp(F[:, rows] @ self.weights[rows] + self.log_w)
+        return out
 
     def log_kernels(self, X: np.ndarray, components: np.ndarray) -> np.ndarray:
         """(N, K) log density of each row of X under each listed component's kernel alone
@@ -169,22 +183,33 @@ class ParzenEstimator:
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, rng: np.random.Generator, widen: float = 1.0) -> np.ndarray:
         """n encoded rows drawn from the mixture; `widen` scales every numeric bandwidth."""
-        comp = rng.choice(self.n_components, size=n, p=self.w)
-        U = np.empty((n, len(self.space)))
+        D = len(self.space)
+        # one component per row, or (univariate) one per row and dimension
+        comp = rng.choice(self.n_components, size=(n, D if self.univariate else 1), p=self.w)
+        U = np.empty((n, D))
         if len(self.num):
-            mu = self.mu[comp]
-            s = np.minimum(self.sigma[comp] * widen, 1.0)
-            act = self.num_active[comp]
+            c, j = comp[:, self.num if self.univariate else [0]], np.arange(len(self.num))
+            mu = self.mu[c, j]
+            s = np.minimum(self.sigma[c, j] * widen, 1.0)
+            act = self.num_active[c, j]
             U[:, self.num] = np.where(act, _truncnorm(mu, s, rng), rng.random(mu.shape))
         for j, d in enumerate(self.cat):
             k = self.space.dims[d].n_choices
-            obs = self.cat_obs[comp, j]
+            obs = self.cat_obs[comp[:, d if self.univariate else 0], j]
             keep = (obs >= 0) & (rng.random(n) < self.categorical_mass)
             other = (np.maximum(obs, 0) + 1 + rng.integers(0, max(k - 1, 1), n)) % k
             uniform = rng.integers(0, k, n)
             idx = np.where(obs >= 0, np.where(keep, obs, other), uniform)
             U[:, d] = (idx + 0.5) / k
         return self.space.snap(U)
+
+
+def _log_sum_exp(a: np.ndarray) -> np.ndarray:
+    """log(sum(exp(a), axis=1)) without overflow; `a` is overwritten."""
+    peak = a.max(axis=1, keepdims=True)
+    a -= peak
+    np.exp(a, out=a)
+    return np.log(a.sum(axis=1)) + peak[:, 0]
 
 
 def _truncnorm(mu: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -36,6 +36,7 @@ class Settings:
     ties: str = "random"
     pending_widening: float = 2.0
     jump_fraction: float = 0.0
+    multivariate: bool = True
 
     def validate(self) -> None:
         """Refuse settings that would fail later or silently mean something else."""
@@ -62,6 +63,8 @@ class Settings:
         _check_number("liar_width", self.liar_width, low=0, open_low=True)
         _check_number("pending_widening", self.pending_widening, low=0)
         _check_number("jump_fraction", self.jump_fraction, low=0, high=1)
+        if not isinstance(self.multivariate, bool):
+            raise TypeError(f"multivariate must be True or False, got {self.multivariate!r}")
         if self.fidelity not in ("quantile", "largest_budget"):
             raise ValueError(f"fidelity: use 'quantile' or 'largest_budget', got "
                              f"{self.fidelity!r}")
@@ -165,7 +168,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     kw = dict(prior_weight=settings.prior_weight, min_bandwidth=settings.min_bandwidth,
               bandwidth_factor=concurrent_bandwidth_factor(
                   settings, len(X_pending) + (n - 1) / 2, len(X_good) + len(X_bad)),
-              categorical_mass=settings.categorical_mass)
+              categorical_mass=settings.categorical_mass, univariate=not settings.multivariate)
     lx = ParzenEstimator(space, Xg, wg, **kw)
     # A pending point (a lie) repels candidates only in a small neighbourhood: a quarter of the
     # scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches out
