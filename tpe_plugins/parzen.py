@@ -1,13 +1,15 @@
-"""A multivariate Parzen estimator over an encoded search space.
+"""A Parzen estimator over an encoded search space.
 
 Each observation is one mixture component: a product of one kernel per dimension, plus a prior
-component that is broad in every dimension. Numeric kernels are Gaussians truncated to the unit
-interval; on a grid (integers, stepped floats) a kernel's mass is the integral over each grid
-cell, so all mass lies on valid values. Categorical kernels are Aitchison-Aitken: a fixed mass on
-the observed choice and the rest spread evenly. A dimension inactive in the evaluated point
-contributes a factor of 1 (its marginal); one inactive in a component but active in the point
-contributes the uniform prior (density 1, a grid cell's width, 1/k for a choice), so that every
-branch of a conditional space is measured on the same scale.
+component that is broad in every dimension. With `univariate=True` the density is instead the
+product over dimensions of each dimension's own mixture of the same kernels. Numeric kernels
+are Gaussians truncated to the unit interval; on a grid (integers, stepped floats) a kernel's
+mass is the integral over each grid cell, so all mass lies on valid values. Categorical kernels
+are Aitchison-Aitken: a fixed mass on the observed choice and the rest spread evenly. A
+dimension inactive in the evaluated point contributes a factor of 1 (its marginal); one
+inactive in a component but active in the point contributes the uniform prior (density 1, a
+grid cell's width, 1/k for a choice), so that every branch of a conditional space is measured
+on the same scale.
 
 Log densities of many points under many components are matrix products, so evaluating hundreds
 of candidates against thousands of observations stays cheap.

@@ -188,6 +188,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
                                                      **kw).log_pdf(C)
     liar = liar and n > 1
     if liar:  # the batch's own lies: one kernel per picked candidate, at a pending trial's width
+        # (product kernels, also when g(x) is a product of per-dimension mixtures)
         batch_lies = ParzenEstimator(space, X_run, np.ones(len(C)), **kw,
                                      bandwidth=np.minimum(gx.bandwidth, settings.liar_width
                                                           * lx.bandwidth))
