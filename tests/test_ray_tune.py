@@ -553,17 +553,31 @@ def newest_searcher_state(folder: Path) -> Path:
     return sorted(folder.glob("searcher-state-*.pkl"))[-1]
 
 
-def test_restore_catches_up_with_trials_tune_finished_after_the_searcher_saved(ray_session,
-                                                                               tmp_path):
-    def loss(config):
-        return {"loss": (config["x"] - 0.3) ** 2}
+def quadratic_loss(config: dict) -> dict:
+    return {"loss": (config["x"] - 0.3) ** 2}
 
-    tuner = tune.Tuner(loss, param_space={"x": tune.uniform(0, 1)},
+
+def six_trial_run(tmp_path: Path) -> dict:
+    """A finished 6-trial Tuner run in tmp_path/exp; Tune's loss of each trial."""
+    tuner = tune.Tuner(quadratic_loss, param_space={"x": tune.uniform(0, 1)},
                        tune_config=tune.TuneConfig(search_alg=TPESearch(seed=0), metric="loss",
                                                    mode="min", num_samples=6),
                        run_config=tune.RunConfig(name="exp", storage_path=str(tmp_path),
                                                  verbose=0))
-    tune_values = {r.metrics["trial_id"]: r.metrics["loss"] for r in tuner.fit()}
+    return {r.metrics["trial_id"]: r.metrics["loss"] for r in tuner.fit()}
+
+
+def mark_pending(state: dict, trial_id: str) -> int:
+    """Make a saved searcher state hold trial_id as still running; its core index."""
+    i = state["ids"][trial_id]
+    opt = state["optimizer"]
+    opt["state"][i], opt["y"][i], state["live"][trial_id] = "pending", None, i
+    return i
+
+
+def test_restore_catches_up_with_trials_tune_finished_after_the_searcher_saved(ray_session,
+                                                                               tmp_path):
+    tune_values = six_trial_run(tmp_path)
     # A driver killed between Tune's two saves: the searcher's file is one step behind, with
     # one trial still pending and the last one never suggested.
     path = newest_searcher_state(tmp_path / "exp")
@@ -571,14 +585,13 @@ def test_restore_catches_up_with_trials_tune_finished_after_the_searcher_saved(r
     opt = state["optimizer"]
     by_core_id = sorted(state["ids"], key=state["ids"].get)
     pending, unseen = by_core_id[-2], by_core_id[-1]
-    i = state["ids"][pending]
-    opt["state"][i], opt["y"][i], state["live"][pending] = "pending", None, i
+    mark_pending(state, pending)
     j = state["ids"].pop(unseen)
     for key in ("X", "y", "state", "params", "intermediate"):
         opt[key].pop(j)
     path.write_text(json.dumps(state))
 
-    tune.Tuner.restore(str(tmp_path / "exp"), trainable=loss).fit()
+    tune.Tuner.restore(str(tmp_path / "exp"), trainable=quadratic_loss).fit()
     final = json.loads(newest_searcher_state(tmp_path / "exp").read_text())
     assert final["optimizer"]["state"] == ["complete"] * 6
     assert {tid: final["optimizer"]["y"][i] for tid, i in final["ids"].items()} == pytest.approx(
@@ -586,23 +599,13 @@ def test_restore_catches_up_with_trials_tune_finished_after_the_searcher_saved(r
 
 
 def test_restore_ends_a_trial_that_tune_lost_from_its_experiment_state(ray_session, tmp_path):
-    def loss(config):
-        return {"loss": (config["x"] - 0.3) ** 2}
-
-    tuner = tune.Tuner(loss, param_space={"x": tune.uniform(0, 1)},
-                       tune_config=tune.TuneConfig(search_alg=TPESearch(seed=0), metric="loss",
-                                                   mode="min", num_samples=6),
-                       run_config=tune.RunConfig(name="exp", storage_path=str(tmp_path),
-                                                 verbose=0))
-    tune_values = {r.metrics["trial_id"]: r.metrics["loss"] for r in tuner.fit()}
+    tune_values = six_trial_run(tmp_path)
     # A driver killed while Tune copied its files: the searcher's file is a save ahead of
     # Tune's experiment state, which lacks the last trial; the searcher has it running.
     path = newest_searcher_state(tmp_path / "exp")
     state = json.loads(path.read_text())
     lost = max(state["ids"], key=state["ids"].get)
-    i = state["ids"][lost]
-    opt = state["optimizer"]
-    opt["state"][i], opt["y"][i], state["live"][lost] = "pending", None, i
+    i = mark_pending(state, lost)
     path.write_text(json.dumps(state))
     experiment_state = sorted((tmp_path / "exp").glob("experiment_state-*.json"))[-1]
     tune_state = json.loads(experiment_state.read_text())
@@ -612,7 +615,7 @@ def test_restore_ends_a_trial_that_tune_lost_from_its_experiment_state(ray_sessi
     experiment_state.write_text(json.dumps(tune_state))
 
     restored = {r.metrics["trial_id"] for r in
-                tune.Tuner.restore(str(tmp_path / "exp"), trainable=loss).fit()}
+                tune.Tuner.restore(str(tmp_path / "exp"), trainable=quadratic_loss).fit()}
     assert lost not in restored and len(restored) == 5
     final = json.loads(newest_searcher_state(tmp_path / "exp").read_text())
     # Tune will never run it, so it is not left pending: it never reported, so it failed
@@ -621,6 +624,7 @@ def test_restore_ends_a_trial_that_tune_lost_from_its_experiment_state(ray_sessi
     assert {tid: final["optimizer"]["y"][j] for tid, j in final["ids"].items()
             if tid != lost} == pytest.approx({t: v for t, v in tune_values.items() if t != lost})
     assert final["optimizer"]["state"].count("complete") == 5
+
 
 # ------------------------------------------------------------------------------ subprocesses
 def stop_process(pid: int) -> None:
