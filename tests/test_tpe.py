@@ -166,6 +166,34 @@ def test_a_batch_on_a_conditional_space_is_valid_and_takes_both_branches():
     assert {t.params["model"]["kind"] for t in batch} == {"a", "b"}
 
 
+def test_auto_kernels_are_joint_when_alone_and_per_dimension_beside_running_trials():
+    space = {"x": tp.Float(-5, 10), "y": tp.Float(0, 15), "k": tp.Int(1, 8)}
+    rng = np.random.default_rng(0)
+    history = [{"x": float(a), "y": float(b), "k": int(k)}
+               for a, b, k in zip(rng.uniform(-5, 10, 30), rng.uniform(0, 15, 30),
+                                  rng.integers(1, 9, 30), strict=True)]
+
+    def fitted(multivariate):
+        opt = tp.TPE(space, seed=3, multivariate=multivariate)
+        for p in history:
+            opt.add_trial(p, branin(p) + p["k"])
+        return opt
+
+    def params(trials):
+        return [t.params for t in trials]
+
+    asks = {m: params([fitted(m).ask()]) for m in ("auto", True, False)}
+    assert asks["auto"] == asks[True] != asks[False]  # nothing running: joint kernels
+    for m in ("auto", True, False):  # one trial running (an enqueued point), then ask
+        opt = fitted(m)
+        opt.enqueue(history[0])
+        opt.ask()
+        asks[m] = params([opt.ask()])
+    assert asks["auto"] == asks[False] != asks[True]  # beside a running trial: per dimension
+    batches = {m: params(fitted(m).ask(6)) for m in ("auto", True, False)}
+    assert batches["auto"] == batches[False] != batches[True]  # a batch runs side by side
+
+
 def test_ask_n_refuses_a_bad_count():
     opt = tp.TPE(SPACE, seed=0)
     for bad in (0, -1, 2.5, True):
@@ -379,7 +407,7 @@ def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
     ({"pruner": "median"}, TypeError, "pruner must be"),
     ({"ties": "oldest"}, ValueError, "ties: use 'random' or 'first'"),
     ({"jump_fraction": 1.5}, ValueError, r"jump_fraction must lie in \[0, 1\]"),
-    ({"multivariate": "no"}, TypeError, "multivariate must be True or False"),
+    ({"multivariate": "no"}, ValueError, "multivariate: use True, False or 'auto'"),
 ])
 def test_every_setting_is_validated(settings, error, words):
     with pytest.raises(error, match=words):
