@@ -1,6 +1,7 @@
 """Parzen estimators: samples stay valid, densities integrate to one, conditions hold."""
 
 import numpy as np
+import pytest
 from scipy.integrate import quad
 
 import tpe_plugins as tp
@@ -93,6 +94,25 @@ def test_univariate_density_is_the_product_of_each_dimensions_own_mixture():
     pts = np.array([[c, a, u] for c in range(3) for a in g0 for u in x], dtype=float)
     mass = np.exp(pe.log_pdf(pts)).reshape(3 * len(g0), len(x))
     assert abs(np.trapezoid(mass, x, axis=1).sum() - 1) < 1e-4
+
+
+def test_gridded_univariate_density_matches_the_exact_sum():
+    spec = {"c": tp.Categorical(["a", "b", "c"]), "i": tp.Int(0, 4), "x": tp.Float(0, 1),
+            "big": tp.Int(0, 100_000), "lr": tp.Float(1e-5, 1, log=True),
+            "s": tp.Float(0, 10, step=0.5)}
+    space = Space(spec)
+    rng = np.random.default_rng(0)
+    X = space.snap(rng.random((400, len(space))))
+    X[rng.random(400) < 0.2, 2] = np.nan  # components without "x", as in a conditional space
+    C = np.vstack([X[:100], space.snap(rng.random((900, len(space))))])
+    C[rng.random(1000) < 0.3, 2] = np.nan
+    for kw in ({}, {"bandwidth": np.full(5, 0.02)}):  # Scott's rule; the floor
+        pe = ParzenEstimator(space, X, np.ones(400), univariate=True, bandwidth_factor=0.5,
+                             narrow_rows=np.arange(390, 400),  # running trials' narrow lies
+                             narrow_bandwidth=np.full(5, 0.005), **kw)
+        assert np.abs(pe.log_pdf_gridded(C) - pe.log_pdf(C)).max() < 5e-4
+    with pytest.raises(ValueError, match="per-dimension"):
+        fit(spec)[1].log_pdf_gridded(C)
 
 
 def test_univariate_samples_combine_coordinates_of_different_observations():

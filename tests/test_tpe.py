@@ -166,7 +166,7 @@ def test_a_batch_on_a_conditional_space_is_valid_and_takes_both_branches():
     assert {t.params["model"]["kind"] for t in batch} == {"a", "b"}
 
 
-def test_auto_kernels_are_per_dimension_only_for_a_single_ask_beside_running_trials():
+def test_auto_kernels_are_joint_alone_and_per_dimension_beside_running_trials_or_in_a_batch():
     space = {"x": tp.Float(-5, 10), "y": tp.Float(0, 15), "k": tp.Int(1, 8)}
     rng = np.random.default_rng(0)
     history = [{"x": float(a), "y": float(b), "k": int(k)}
@@ -191,7 +191,7 @@ def test_auto_kernels_are_per_dimension_only_for_a_single_ask_beside_running_tri
         asks[m] = params([opt.ask()])
     assert asks["auto"] == asks[False] != asks[True]  # beside a running trial: per dimension
     batches = {m: params(fitted(m).ask(6)) for m in ("auto", True, False)}
-    assert batches["auto"] == batches[True] != batches[False]  # a batch: one joint fit (speed)
+    assert batches["auto"] == batches[False] != batches[True]  # a batch runs side by side
 
 
 def test_ask_n_refuses_a_bad_count():

@@ -18,6 +18,7 @@ of candidates against thousands of observations stays cheap.
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import fftconvolve
 from scipy.special import ndtr, ndtri
 
 from tpe_plugins.space import Space
@@ -25,6 +26,7 @@ from tpe_plugins.space import Space
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 _TABLE_BUDGET = 200_000  # grid cells x components above which a grid uses the density at points
 _UNIFORM_STD = np.sqrt(1 / 12)
+_GRID = 2049  # points of the grid on which `log_pdf_gridded` sums each dimension's mixture
 
 
 class ParzenEstimator:
@@ -166,6 +168,64 @@ class ParzenEstimator:
         for rows in self.dim_rows:  # a loop over dimensions, not points or components
             out += _log_sum_exp(F[:, rows] @ self.weights[rows] + self.log_w)
         return out
+
+    def log_pdf_gridded(self, X: np.ndarray) -> np.ndarray:
+        """`log_pdf` of a per-dimension (univariate) estimator for many rows at once: each
+        dimension's mixture is summed once on a fine grid and read off at the rows.
+
+        Why: the exact per-dimension form costs one pass over (rows x components) per
+        dimension; for a batch (ask(64): 1,536 candidates against 1,000 observations in 10-d)
+        that was 94 ms against 13 ms for the joint form. Here the kernels that share the
+        dimension's bandwidth are binned linearly onto 2,049 points and convolved by FFT; the
+        prior and the narrow kernels of running trials are summed exactly; a table dimension
+        (choices, small grids) is summed once per cell. Log densities differ from `log_pdf`
+        by at most a few 1e-4 (tests/test_parzen.py).
+        """
+        if not self.univariate:
+            raise ValueError("log_pdf_gridded needs a per-dimension (univariate) estimator")
+        out = self._log_cell_width(X)
+        u = np.linspace(0.0, 1.0, _GRID)
+        for j in self.num[self.cont]:
+            k = int(np.flatnonzero(self.num == j)[0])
+            x = X[:, j]
+            on = ~np.isnan(x)
+            if on.any():
+                out[on] += np.log(self._dim_density(k, u, x[on]))
+        for rows, d in zip(self.dim_rows[len(self.cont):], self.table_dims, strict=True):
+            mix = _log_sum_exp(self.weights[rows] + self.log_w)  # one value per cell or choice
+            col = X[:, d]
+            on = ~np.isnan(col)
+            if self.space.dims[d].kind == "categorical":
+                idx = col[on].astype(int)
+            else:
+                idx = np.searchsorted(self.space.dims[d].grid, col[on] - 1e-9)
+            out[on] += mix[idx]
+        return out
+
+    def _dim_density(self, k: int, u: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The mixture density of numeric dimension k (position in self.num) at x."""
+        mu, s, act = self.mu[:, k], self.sigma[:, k], self.num_active[:, k]
+        bw = self.bandwidth[k]
+        shared = act & (s == bw)
+        exact = act & ~shared  # the prior, and the narrow kernels of running trials
+        dens = np.full(len(x), self.w[~act].sum())  # a component without this dimension: 1
+        if shared.any():
+            mass = self.w[shared] / np.exp(_log_truncation_mass(mu[shared], bw))
+            pos = mu[shared] * (len(u) - 1)
+            lo = np.clip(np.floor(pos).astype(int), 0, len(u) - 2)
+            frac = pos - lo
+            binned = (np.bincount(lo, mass * (1 - frac), len(u))
+                      + np.bincount(lo + 1, mass * frac, len(u)))
+            t = np.linspace(-1.0, 1.0, 2 * len(u) - 1) / bw
+            kernel = np.exp(-0.5 * t * t) / (bw * np.sqrt(2 * np.pi))
+            grid = fftconvolve(binned, kernel)[len(u) - 1: 2 * len(u) - 1]
+            dens += np.interp(x, u, np.maximum(grid, 0.0))
+        if exact.any():
+            m, sd = mu[exact], s[exact]
+            z = (x[:, None] - m) / sd
+            norm = self.w[exact] / (sd * np.sqrt(2 * np.pi) * np.exp(_log_truncation_mass(m, sd)))
+            dens += np.exp(-0.5 * z * z) @ norm
+        return dens
 
     def log_kernels(self, X: np.ndarray, components: np.ndarray) -> np.ndarray:
         """(N, K) log density of each row of X under each listed component's kernel alone
