@@ -141,15 +141,20 @@ class ParzenEstimator:
         blocks = [x * x, x, act]
         for d in self.table_dims:
             dim = self.space.dims[d]
-            col = X[:, d]
-            if dim.kind == "categorical":
-                idx, k = np.nan_to_num(col, nan=-1), dim.n_choices
-            else:
-                idx, k = np.searchsorted(dim.grid, col - 1e-9), len(dim.grid)
-                idx = np.where(np.isnan(col), -1, idx)
-            blocks.append(idx[:, None] == np.arange(k))
+            k = dim.n_choices if dim.kind == "categorical" else len(dim.grid)
+            blocks.append(self._cell_index(d, X[:, d])[:, None] == np.arange(k))
         blocks.append(np.ones((len(X), 1)))
         return np.hstack(blocks, dtype=float)
+
+    def _cell_index(self, d: int, col: np.ndarray) -> np.ndarray:
+        """Index of each value's choice or grid cell in table dimension d; -1 where inactive."""
+        dim = self.space.dims[d]
+        off = np.isnan(col)
+        if dim.kind == "categorical":
+            idx = np.where(off, -1, np.nan_to_num(col)).astype(int)
+        else:
+            idx = np.searchsorted(dim.grid, col - 1e-9)
+        return np.where(off, -1, idx)
 
     def component_log_pdf(self, X: np.ndarray) -> np.ndarray:
         """(N, M) log of weight times kernel, for each point and each component."""
@@ -184,26 +189,20 @@ class ParzenEstimator:
         if not self.univariate:
             raise ValueError("log_pdf_gridded needs a per-dimension (univariate) estimator")
         out = self._log_cell_width(X)
-        u = np.linspace(0.0, 1.0, _GRID)
-        for j in self.num[self.cont]:
-            k = int(np.flatnonzero(self.num == j)[0])
-            x = X[:, j]
+        for c, k in enumerate(self.cont):
+            x = X[:, self.num[k]]
             on = ~np.isnan(x)
             if on.any():
-                out[on] += np.log(self._dim_density(k, u, x[on]))
+                out[on] += np.log(self._dim_density(c, k, x[on]))
         for rows, d in zip(self.dim_rows[len(self.cont):], self.table_dims, strict=True):
             mix = _log_sum_exp(self.weights[rows] + self.log_w)  # one value per cell or choice
-            col = X[:, d]
-            on = ~np.isnan(col)
-            if self.space.dims[d].kind == "categorical":
-                idx = col[on].astype(int)
-            else:
-                idx = np.searchsorted(self.space.dims[d].grid, col[on] - 1e-9)
-            out[on] += mix[idx]
+            idx = self._cell_index(d, X[:, d])
+            on = idx >= 0
+            out[on] += mix[idx[on]]
         return out
 
-    def _dim_density(self, k: int, u: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """The mixture density of numeric dimension k (position in self.num) at x."""
+    def _dim_density(self, c: int, k: int, x: np.ndarray) -> np.ndarray:
+        """The mixture density of continuous dimension c (k: its position in self.num) at x."""
         mu, s, act = self.mu[:, k], self.sigma[:, k], self.num_active[:, k]
         bw = self.bandwidth[k]
         shared = act & (s == bw)
@@ -211,20 +210,19 @@ class ParzenEstimator:
         dens = np.full(len(x), self.w[~act].sum())  # a component without this dimension: 1
         if shared.any():
             mass = self.w[shared] / np.exp(_log_truncation_mass(mu[shared], bw))
-            pos = mu[shared] * (len(u) - 1)
-            lo = np.clip(np.floor(pos).astype(int), 0, len(u) - 2)
+            pos = mu[shared] * (_GRID - 1)
+            lo = np.clip(np.floor(pos).astype(int), 0, _GRID - 2)
             frac = pos - lo
-            binned = (np.bincount(lo, mass * (1 - frac), len(u))
-                      + np.bincount(lo + 1, mass * frac, len(u)))
-            t = np.linspace(-1.0, 1.0, 2 * len(u) - 1) / bw
-            kernel = np.exp(-0.5 * t * t) / (bw * np.sqrt(2 * np.pi))
-            grid = fftconvolve(binned, kernel)[len(u) - 1: 2 * len(u) - 1]
-            dens += np.interp(x, u, np.maximum(grid, 0.0))
-        if exact.any():
-            m, sd = mu[exact], s[exact]
-            z = (x[:, None] - m) / sd
-            norm = self.w[exact] / (sd * np.sqrt(2 * np.pi) * np.exp(_log_truncation_mass(m, sd)))
-            dens += np.exp(-0.5 * z * z) @ norm
+            binned = (np.bincount(lo, mass * (1 - frac), _GRID)
+                      + np.bincount(lo + 1, mass * frac, _GRID))
+            t = np.linspace(-1.0, 1.0, 2 * _GRID - 1) / bw
+            kernel = np.exp(-0.5 * t * t - _LOG_SQRT_2PI) / bw
+            grid = fftconvolve(binned, kernel)[_GRID - 1: 2 * _GRID - 1]
+            dens += np.interp(x, np.linspace(0.0, 1.0, _GRID), np.maximum(grid, 0.0))
+        if exact.any():  # the same log kernels as `log_pdf`: features [x*x, x, active]
+            features = np.column_stack([x * x, x, np.ones(len(x))])
+            weights = self.weights[np.ix_(self.dim_rows[c], exact)]
+            dens += np.exp(features @ weights + self.log_w[exact]).sum(axis=1)
         return dens
 
     def log_kernels(self, X: np.ndarray, components: np.ndarray) -> np.ndarray:
