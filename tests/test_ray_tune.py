@@ -115,9 +115,14 @@ def test_a_conditional_space_gives_only_the_chosen_branch():
 
 
 def test_a_conditional_space_learns_the_better_branch():
-    searcher = TPESearch(CONDITIONAL, metric="loss", mode="min", seed=1)
-    late = [c["model"]["type"] for c in drive(searcher, 40, cnn_is_best)[20:]]
-    assert late.count("cnn") >= 15
+    """Trials 21-40 take the better branch at least 70% of the time (drawing the branch at
+    random gives 50%). Summed over 5 seeds: the branch is drawn in proportion to l/g, so a
+    single seed's 20 trials swing between 12 and 18."""
+    late = []
+    for seed in range(5):
+        searcher = TPESearch(CONDITIONAL, metric="loss", mode="min", seed=seed)
+        late += [c["model"]["type"] for c in drive(searcher, 40, cnn_is_best)[20:]]
+    assert late.count("cnn") >= 70
 
 
 def test_nested_dicts_lists_constants_and_placeholders_are_all_in_the_suggestion():

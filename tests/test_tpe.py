@@ -174,7 +174,7 @@ def test_auto_kernels_are_joint_alone_and_per_dimension_beside_running_trials_or
                                   rng.integers(1, 9, 30), strict=True)]
 
     def fitted(multivariate):
-        opt = tp.TPE(space, seed=3, multivariate=multivariate)
+        opt = tp.TPE(space, seed=3, multivariate=multivariate, local_fraction=0.0)
         for p in history:
             opt.add_trial(p, branin(p) + p["k"])
         return opt
@@ -381,7 +381,8 @@ def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
                for i, (a, b, c) in enumerate(rng.random((30, 3)))]
     moved = []
     for seed in range(5):
-        plain, jumping = (tp.TPE(space, seed=seed, jump_fraction=f) for f in (0.0, 1.0))
+        plain, jumping = (tp.TPE(space, seed=seed, jump_fraction=f, local_fraction=0.0)
+                          for f in (0.0, 1.0))
         for opt in (plain, jumping):
             for params, value in history:
                 opt.add_trial(params, value)
@@ -391,6 +392,89 @@ def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
         assert len(changed) == 1
         moved.append(changed[0])
     assert len(set(moved)) >= 2  # the coordinate is drawn, not always the first
+
+
+def slope(p: dict) -> float:
+    """Hartmann3's trouble in miniature: the value falls along x while y and z must be exact."""
+    return p["x"] + 20 * ((p["y"] - 0.5) ** 2 + (p["z"] - 0.5) ** 2)
+
+
+def crawled(local_fraction: float, seed: int = 0) -> tp.TPE:
+    """A history that has crawled down the slope from x = 0.9 to 0.7, y and z about right."""
+    rng = np.random.default_rng(seed)
+    opt = tp.TPE({k: tp.Float(0, 1) for k in "xyz"}, seed=seed, local_fraction=local_fraction)
+    for x, dy, dz in zip(rng.uniform(0.7, 0.9, 30), *rng.normal(0, 0.03, (2, 30)), strict=True):
+        p = {"x": float(x), "y": 0.5 + float(dy), "z": 0.5 + float(dz)}
+        opt.add_trial(p, slope(p))
+    return opt
+
+
+def test_a_local_step_goes_far_down_a_slope_that_the_kernels_crawl():
+    """With every ask a local step, the suggestion moves x past every trial so far, further
+    than TPE's own draw from the same history (up to the trust region's edge, twice the best
+    trials' spread), and puts y and z at their fitted optimum."""
+    step, tpe = [], []
+    for seed in range(6):
+        opt = crawled(1.0, seed)
+        lowest = min(t.params["x"] for t in opt.trials)
+        p = opt.ask().params
+        assert abs(p["y"] - 0.5) < 1e-6 and abs(p["z"] - 0.5) < 1e-6
+        step.append(lowest - p["x"])
+        tpe.append(lowest - crawled(0.0, seed).ask().params["x"])
+    assert all(s > t for s, t in zip(step, tpe, strict=True))
+    assert np.mean(step) > 0.15 and np.mean(tpe) < 0.1
+
+
+def test_a_local_step_lands_at_the_bottom_of_a_bowl():
+    space = {"a": tp.Float(0, 1), "b": tp.Float(1e-3, 1, log=True), "n": tp.Int(0, 100)}
+    rng = np.random.default_rng(1)
+    opt = tp.TPE(space, seed=0, local_fraction=1.0)
+
+    def bowl(p):  # minimum at a = 0.3, b = 0.01 (log scale), n = 60
+        return (p["a"] - 0.3) ** 2 + (math.log10(p["b"]) + 2) ** 2 / 9 + (p["n"] - 60) ** 2 / 1e4
+
+    for a, lb, n in zip(rng.uniform(0.1, 0.5, 20), rng.uniform(-3, -1, 20),
+                        rng.integers(40, 80, 20), strict=True):
+        p = {"a": float(a), "b": float(10**lb), "n": int(n)}
+        opt.add_trial(p, bowl(p))
+    p = opt.ask().params
+    assert abs(p["a"] - 0.3) < 1e-6 and abs(math.log10(p["b"]) + 2) < 1e-6 and p["n"] == 60
+
+
+@pytest.mark.parametrize("case", ["running", "categorical", "two_objectives", "repeat"])
+def test_local_steps_leave_the_search_as_it_was_where_they_do_not_apply(case):
+    """A trial running beside the ask, a space without numeric parameters, several objectives,
+    or a step onto a tried point: the suggestions are exactly those of local_fraction=0 (the
+    random draw that decides on a step is not even made)."""
+    def build(fraction):
+        if case == "categorical":
+            space = {k: tp.Categorical(list("abcd")) for k in "uvw"}
+            opt = tp.TPE(space, seed=0, local_fraction=fraction)
+            for _ in range(40):
+                t = opt.ask()
+                opt.tell(t, sum("abcd".index(v) for v in t.params.values()))
+            return opt
+        if case == "two_objectives":
+            opt = tp.TPE({k: tp.Float(0, 1) for k in "xy"}, seed=0, mode=["min", "min"],
+                         local_fraction=fraction)
+            for _ in range(40):
+                t = opt.ask()
+                opt.tell(t, [t.params["x"], (1 - t.params["x"]) + t.params["y"]])
+            return opt
+        if case == "repeat":  # at the bottom of an integer bowl: the step would repeat it
+            opt = tp.TPE({k: tp.Int(0, 20) for k in "ij"}, seed=0, local_fraction=fraction)
+            for i in range(7, 14):
+                for j in range(7, 14):
+                    opt.add_trial({"i": i, "j": j}, (i - 10) ** 2 + (j - 10) ** 2)
+            return opt
+        opt = crawled(fraction)
+        opt.enqueue({"x": 0.5, "y": 0.5, "z": 0.5})
+        opt.ask()  # running
+        return opt
+
+    plain, local = build(0.0), build(1.0)
+    assert [t.params for t in plain.trials] == [t.params for t in local.trials]
+    assert [plain.ask().params for _ in range(5)] == [local.ask().params for _ in range(5)]
 
 
 @pytest.mark.parametrize("settings,error,words", [
@@ -407,6 +491,7 @@ def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
     ({"pruner": "median"}, TypeError, "pruner must be"),
     ({"ties": "oldest"}, ValueError, "ties: use 'random' or 'first'"),
     ({"jump_fraction": 1.5}, ValueError, r"jump_fraction must lie in \[0, 1\]"),
+    ({"local_fraction": -0.1}, ValueError, r"local_fraction must lie in \[0, 1\]"),
     ({"multivariate": "no"}, ValueError, "multivariate: use True, False or 'auto'"),
 ])
 def test_every_setting_is_validated(settings, error, words):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from tpe_plugins import pareto, sampler
+from tpe_plugins import local_step, pareto, sampler
 from tpe_plugins.budgets import FULL, budget_order, largest_budget_order
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.space import Space, space_from_dict
@@ -218,6 +218,10 @@ class TPE:
 
     def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """n rows from the model fitted on `split` (good, bad), as `_split` made it."""
+        if n == 1:
+            row = self._local_row()
+            if row is not None:
+                return row[None, :]
         good, bad = split
         X = self._X[: self._n]
         codes = self._state[: self._n]
@@ -232,6 +236,41 @@ class TPE:
         return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
                                self.settings, self._rng, n, liar=self.constant_liar,
                                good_weights=weights, constraint_splits=splits)
+
+    def _local_row(self) -> np.ndarray | None:
+        """On a `local_fraction` share of the sequential asks, a quadratic step from the best
+        finished trial (see local_step.py); None for a TPE suggestion.
+
+        Only where the step is well defined: one objective, no constraints, no trial running
+        (concurrent asks spread by TPE's lies instead), enough finished trials on the best
+        one's branch to fit its numeric coordinates, and a step to an untried point. The
+        random draw is made only then, so that elsewhere (spaces without numeric parameters,
+        runs with trials in flight) the suggestions are exactly those without the step.
+        """
+        fraction = self.settings.local_fraction
+        codes = self._state[: self._n]
+        if (fraction == 0 or self.n_objectives > 1 or self._constraints
+                or np.any(codes == _CODE[PENDING])):
+            return None
+        done = np.flatnonzero(codes == _CODE[COMPLETE])
+        done = done[np.argsort(self._y[done], kind="stable")]
+        X = self._X[: self._n]
+        branch = np.isnan(X[done])
+        done = done[np.all(branch == branch[0], axis=1)]  # the best trial's active dimensions
+        best = X[done[0]]
+        dims = np.flatnonzero((self.space.kinds != "categorical") & ~np.isnan(best))
+        m = local_step.n_points(len(dims))
+        if len(dims) == 0 or len(done) < m:
+            return None
+        top = done[:m]
+        coords = local_step.quadratic_step(X[np.ix_(top, dims)], self._y[top],
+                                           self.settings.min_bandwidth)
+        row = best.copy()
+        for d, u in zip(dims, coords, strict=True):  # a loop over dimensions: grids snap
+            row[d] = self.space.snap_dim(d, np.array([u]))[0]
+        if sampler.rows_in(row[None, :], X).any() or self._rng.random() >= fraction:
+            return None
+        return row
 
     def _finished_order(self, finished: np.ndarray) -> np.ndarray:
         """Best-first order of the finished trials, judged at the budgets they reached.

@@ -37,6 +37,7 @@ class Settings:
     pending_widening: float = 2.0
     jump_fraction: float = 0.0
     multivariate: bool | str = "auto"
+    local_fraction: float = 0.2
 
     def validate(self) -> None:
         """Refuse settings that would fail later or silently mean something else."""
@@ -63,6 +64,7 @@ class Settings:
         _check_number("liar_width", self.liar_width, low=0, open_low=True)
         _check_number("pending_widening", self.pending_widening, low=0)
         _check_number("jump_fraction", self.jump_fraction, low=0, high=1)
+        _check_number("local_fraction", self.local_fraction, low=0, high=1)
         if not isinstance(self.multivariate, bool) and self.multivariate != "auto":
             raise ValueError(f"multivariate: use True, False or 'auto', got "
                              f"{self.multivariate!r}")

@@ -1,0 +1,50 @@
+"""A local quadratic step from the best trial: the move that the Parzen kernels cannot make.
+
+l(x) draws its candidates near good trials, one kernel width away at most. On a long slope
+whose other coordinates must stay exact (Hartmann3: the value falls evenly along x1 while x2
+and x3 sit in a narrow ridge) the search then crawls one kernel width per improvement, and
+near a smooth optimum it refines by chance draws. A separable quadratic fitted to the best
+trials points along the slope and into the bowl; a step to its minimum inside a trust region
+around the best trial (twice the spread of the trials it was fitted on) goes far along a slope
+and straight to the bottom of a bowl. The optimiser takes such a step on a share of its
+sequential asks (`local_fraction`); the rest stay TPE's.
+
+Stateless, like `sampler.py`: it reads encoded trials and returns encoded coordinates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EXPAND = 2.0  # trust region: this many times the fitted trials' largest offset from the best
+POINTS_PER_TERM = 2  # trials fitted per coefficient of the separable quadratic (1 + 2 D)
+
+
+def n_points(n_dims: int) -> int:
+    """How many of the best trials the quadratic over n_dims coordinates is fitted on."""
+    return POINTS_PER_TERM * (2 * n_dims + 1)
+
+
+def quadratic_step(A: np.ndarray, y: np.ndarray, min_width: float) -> np.ndarray:
+    """The step's coordinates in [0, 1], one per column of A.
+
+    A: (m, d) encoded coordinates of the best trials, the best first; y: their values (lower is
+    better). Fits y ~ a + sum_j (b_j z_j + c_j z_j^2), z the offset from the best trial, and
+    moves each coordinate to its parabola's minimum where it curves upwards, else to the trust
+    region's edge downhill; the region spans EXPAND times the largest offset in each coordinate,
+    at least min_width.
+    """
+    z = A - A[0]
+    spread = np.abs(z).max(axis=0)
+    scale = np.where(spread > 0, spread, 1.0)  # fit on offsets scaled to [-1, 1]
+    s = z / scale
+    y = (y - y.mean()) / (y.std() + 1e-12)
+    design = np.hstack([np.ones((len(s), 1)), s, s * s])
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    d = A.shape[1]
+    slope, curve = coef[1:d + 1], coef[d + 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(curve > 0, -slope / (2 * curve), -np.sign(slope) * np.inf)
+    radius = np.maximum(EXPAND * spread, min_width)
+    step = np.clip(np.nan_to_num(step * scale, nan=0.0), -radius, radius)
+    return np.clip(A[0] + step, 0.0, 1.0)
