@@ -51,6 +51,7 @@ VARIANTS: dict[str, dict] = {
     "constant_liar=False": {"constant_liar": False},
     "jump_fraction=0.1": {"jump_fraction": 0.1},
     "multivariate=False": {"multivariate": False},
+    "local_fraction=0": {"local_fraction": 0.0},
 }
 
 

@@ -441,11 +441,26 @@ def test_a_local_step_lands_at_the_bottom_of_a_bowl():
     assert abs(p["a"] - 0.3) < 1e-6 and abs(math.log10(p["b"]) + 2) < 1e-6 and p["n"] == 60
 
 
-@pytest.mark.parametrize("case", ["running", "categorical", "two_objectives", "repeat"])
+def test_concurrent_asks_take_one_local_step_per_state_of_the_finished_trials():
+    """The step depends only on the finished trials, so while it runs the next ask would
+    repeat it: that ask is a TPE suggestion instead. Once the step's result is in, the next
+    step starts from it."""
+    opt = crawled(1.0)
+    lowest = min(t.params["x"] for t in opt.trials)
+    step = opt.ask()
+    beside = opt.ask()
+    assert step.params["x"] < lowest - 0.1
+    assert step.params["y"] == pytest.approx(0.5) and step.params["z"] == pytest.approx(0.5)
+    assert beside.params["y"] != pytest.approx(0.5)  # a TPE draw, not the step again
+    opt.tell(step, slope(step.params))
+    assert opt.ask().params["x"] < step.params["x"] - 0.1
+
+
+@pytest.mark.parametrize("case", ["categorical", "two_objectives", "repeat"])
 def test_local_steps_leave_the_search_as_it_was_where_they_do_not_apply(case):
-    """A trial running beside the ask, a space without numeric parameters, several objectives,
-    or a step onto a tried point: the suggestions are exactly those of local_fraction=0 (the
-    random draw that decides on a step is not even made)."""
+    """A space without numeric parameters, several objectives, or a step onto a tried point:
+    the suggestions are exactly those of local_fraction=0 (the random draw that decides on a
+    step is not even made)."""
     def build(fraction):
         if case == "categorical":
             space = {k: tp.Categorical(list("abcd")) for k in "uvw"}
@@ -467,10 +482,7 @@ def test_local_steps_leave_the_search_as_it_was_where_they_do_not_apply(case):
                 for j in range(7, 14):
                     opt.add_trial({"i": i, "j": j}, (i - 10) ** 2 + (j - 10) ** 2)
             return opt
-        opt = crawled(fraction)
-        opt.enqueue({"x": 0.5, "y": 0.5, "z": 0.5})
-        opt.ask()  # running
-        return opt
+        raise AssertionError(case)
 
     plain, local = build(0.0), build(1.0)
     assert [t.params for t in plain.trials] == [t.params for t in local.trials]

@@ -238,21 +238,23 @@ class TPE:
                                good_weights=weights, constraint_splits=splits)
 
     def _local_row(self) -> np.ndarray | None:
-        """On a `local_fraction` share of the sequential asks, a quadratic step from the best
+        """On a `local_fraction` share of the single asks, a quadratic step from the best
         finished trial (see local_step.py); None for a TPE suggestion.
 
-        Only where the step is well defined: one objective, no constraints, no trial running
-        (concurrent asks spread by TPE's lies instead), enough finished trials on the best
-        one's branch to fit its numeric coordinates, and a step to an untried point. The
-        random draw is made only then, so that elsewhere (spaces without numeric parameters,
-        runs with trials in flight) the suggestions are exactly those without the step.
+        Only where the step is well defined: one objective, no constraints, enough complete
+        trials at the longest curve on the best one's branch to fit its numeric coordinates,
+        and a step to a point not tried and not running (so concurrent asks take one step
+        per state of the finished history, and TPE suggestions beside it). The random draw is
+        made only then, so that elsewhere (spaces without numeric parameters, say) the
+        suggestions are exactly those without the step.
         """
         fraction = self.settings.local_fraction
-        codes = self._state[: self._n]
-        if (fraction == 0 or self.n_objectives > 1 or self._constraints
-                or np.any(codes == _CODE[PENDING])):
+        if fraction == 0 or self.n_objectives > 1 or self._constraints:
             return None
-        done = np.flatnonzero(codes == _CODE[COMPLETE])
+        done = np.flatnonzero(self._state[: self._n] == _CODE[COMPLETE])
+        if len(done) == 0:
+            return None
+        done = done[self._budget[done] == self._budget[done].max()]  # values on one scale
         done = done[np.argsort(self._y[done], kind="stable")]
         X = self._X[: self._n]
         branch = np.isnan(X[done])
