@@ -255,22 +255,23 @@ class TPE:
         if len(done) == 0:
             return None
         done = done[self._budget[done] == self._budget[done].max()]  # values on one scale
-        done = done[np.argsort(self._y[done], kind="stable")]
-        X = self._X[: self._n]
-        branch = np.isnan(X[done])
-        done = done[np.all(branch == branch[0], axis=1)]  # the best trial's active dimensions
-        best = X[done[0]]
+        X, y = self._X[: self._n], self._y[: self._n]
+        best = X[done[np.argmin(y[done])]]
+        done = done[np.all(np.isnan(X[done]) == np.isnan(best), axis=1)]  # the best's branch
         dims = np.flatnonzero((self.space.kinds != "categorical") & ~np.isnan(best))
         m = local_step.n_points(len(dims))
         if len(dims) == 0 or len(done) < m:
             return None
-        top = done[:m]
-        coords = local_step.quadratic_step(X[np.ix_(top, dims)], self._y[top],
+        # the m best, the oldest first among equal values; no sort of the whole history
+        top = done[y[done] <= np.partition(y[done], m - 1)[m - 1]]
+        top = top[np.argsort(y[top], kind="stable")[:m]]
+        coords = local_step.quadratic_step(X[np.ix_(top, dims)], y[top],
                                            self.settings.min_bandwidth)
         row = best.copy()
         for d, u in zip(dims, coords, strict=True):  # a loop over dimensions: grids snap
             row[d] = self.space.snap_dim(d, np.array([u]))[0]
-        if sampler.rows_in(row[None, :], X).any() or self._rng.random() >= fraction:
+        tried = np.all((X == row) | (np.isnan(X) & np.isnan(row)), axis=1).any()
+        if tried or self._rng.random() >= fraction:
             return None
         return row
 
