@@ -270,8 +270,7 @@ class TPE:
         row = best.copy()
         for d, u in zip(dims, coords, strict=True):  # a loop over dimensions: grids snap
             row[d] = self.space.snap_dim(d, np.array([u]))[0]
-        tried = np.all((X == row) | (np.isnan(X) & np.isnan(row)), axis=1).any()
-        if tried or self._rng.random() >= fraction:
+        if sampler.rows_in(row[None, :], X)[0] or self._rng.random() >= fraction:
             return None
         return row
 

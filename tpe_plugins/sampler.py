@@ -326,4 +326,6 @@ def rows_in(C: np.ndarray, X: np.ndarray) -> np.ndarray:
     width = np.dtype((np.void, C.shape[1] * C.itemsize))
     c = np.ascontiguousarray(C).view(width).ravel()
     x = np.ascontiguousarray(X).view(width).ravel()
+    if len(c) <= 8:  # a few rows: compare directly (isin sorts all of X: 3 ms at 10,000 rows)
+        return (x[None, :] == c[:, None]).any(axis=1)
     return np.isin(c, x)
