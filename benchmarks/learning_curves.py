@@ -233,6 +233,31 @@ def main() -> None:
         print(f"{name:14s} best final val loss {t.best:.4f}, median {np.median(final):.3f}, "
               f"diverged {diverged:.1%}, rank correlation epoch 1 vs {MAX_EPOCHS}: "
               f"{corr[0, 1]:.2f}")
+        print(" " * 15 + "share in the final top 10% of: " + ", ".join(
+            f"{what} {share:.0%}" for what, share in short_horizon(t.loss).items()))
+
+
+def short_horizon(loss: np.ndarray) -> dict[str, float]:
+    """How well the configurations that successive halving (rungs 1, 3, 9 of 27 epochs,
+    reduction factor 3) keeps or stops at each rung end, over the whole grid.
+
+    Why: a searcher that learns from early epochs learns what is good early. Where fast
+    starters plateau, the trials that win the first rung and then lose the next are the worst
+    finishers, while those just below the first rung's cut often end well.
+    """
+    curves = loss.reshape(-1, loss.shape[-1])
+    q = (np.argsort(np.argsort(curves, axis=0), axis=0) + 0.5) / len(curves)  # per epoch
+    q1, q3, q9, final = q[:, 0], q[:, 2], q[:, 8], q[:, -1]
+    top = final < 0.1
+    groups = {
+        "all": np.ones(len(curves), dtype=bool),
+        "epoch-1 top 1%": q1 < 0.01,
+        "stopped at epoch 1 just below the cut": (q1 > 1 / 3) & (q1 < 0.45),
+        "kept at epoch 1, stopped at 3 just below the cut": (q1 < 1 / 3) & (q3 > 1 / 3)
+        & (q3 < 0.45),
+        "kept at epochs 1, 3 and 9": (q1 < 1 / 3) & (q3 < 1 / 3) & (q9 < 1 / 3),
+    }
+    return {what: float(top[mask].mean()) for what, mask in groups.items()}
 
 
 if __name__ == "__main__":
