@@ -456,6 +456,26 @@ def test_concurrent_asks_take_one_local_step_per_state_of_the_finished_trials():
     assert opt.ask().params["x"] < step.params["x"] - 0.1
 
 
+def test_a_batch_carries_one_local_step_as_often_as_that_many_single_asks_would():
+    """ask(n) from one state of the finished trials: n single asks would take at most one
+    step (the rest would repeat it), with chance 1 - (1 - local_fraction)^n. A batch does the
+    same, and its other points are TPE draws that do not repeat the step."""
+    batch = crawled(1.0).ask(4)
+    lowest = min(t.params["x"] for t in crawled(1.0).trials)
+    at_fit = [abs(t.params["y"] - 0.5) < 1e-9 and abs(t.params["z"] - 0.5) < 1e-9
+              for t in batch]
+    assert at_fit == [True, False, False, False]
+    assert batch[0].params["x"] < lowest - 0.1
+
+    def has_step(trials):
+        return any(abs(t.params["y"] - 0.5) < 1e-9 for t in trials)
+
+    seeds = range(40)
+    batches = sum(has_step(crawled(0.2, seed).ask(8)) for seed in seeds)
+    singles = sum(has_step([crawled(0.2, seed).ask()]) for seed in seeds)
+    assert batches >= 25 and singles <= 16  # expected 33.3 (1 - 0.8^8) and 8 of 40
+
+
 @pytest.mark.parametrize("case", ["categorical", "two_objectives", "repeat"])
 def test_local_steps_leave_the_search_as_it_was_where_they_do_not_apply(case):
     """A space without numeric parameters, several objectives, or a step onto a tried point:

@@ -217,15 +217,23 @@ class TPE:
         return ranked
 
     def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """n rows from the model fitted on `split` (good, bad), as `_split` made it."""
-        if n == 1:
-            row = self._local_row()
-            if row is not None:
-                return row[None, :]
+        """n rows from the model fitted on `split` (good, bad), as `_split` made it.
+
+        A batch carries at most one local step, as n single asks from the same finished trials
+        would (the others would repeat it): with the chance that one of n asks takes it. The
+        batch's other points then treat the step as a running trial.
+        """
+        step = self._local_row(n)
+        if step is not None and n == 1:
+            return step[None, :]
         good, bad = split
         X = self._X[: self._n]
         codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
+        if step is not None:
+            X = np.vstack([X, step])
+            pending = np.vstack([pending, step]) if self.constant_liar else pending
+            n -= 1
         weights = (pareto.contribution_weights(self._Y[good]) if self.n_objectives > 1
                    else None)
         splits = None
@@ -233,13 +241,15 @@ class TPE:
             told = np.array(sorted(self._constraints))
             c = np.array([self._constraints[i] for i in told])
             splits = [(X[told[c[:, j] <= 0]], X[told[c[:, j] > 0]]) for j in range(c.shape[1])]
-        return sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
+        rows = sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
                                self.settings, self._rng, n, liar=self.constant_liar,
                                good_weights=weights, constraint_splits=splits)
+        return rows if step is None else np.vstack([step, rows])
 
-    def _local_row(self) -> np.ndarray | None:
-        """On a `local_fraction` share of the single asks, a quadratic step from the best
-        finished trial (see local_step.py); None for a TPE suggestion.
+    def _local_row(self, n: int = 1) -> np.ndarray | None:
+        """On a `local_fraction` share of the single asks (for a batch of n, with the chance
+        that one of n asks draws it), a quadratic step from the best finished trial (see
+        local_step.py); None for a TPE suggestion.
 
         Only where the step is well defined: one objective, no constraints, enough complete
         trials at the longest curve on the best one's branch to fit its numeric coordinates,
@@ -270,7 +280,8 @@ class TPE:
         row = best.copy()
         for d, u in zip(dims, coords, strict=True):  # a loop over dimensions: grids snap
             row[d] = self.space.snap_dim(d, np.array([u]))[0]
-        if sampler.rows_in(row[None, :], X)[0] or self._rng.random() >= fraction:
+        share = 1.0 - (1.0 - fraction) ** n
+        if sampler.rows_in(row[None, :], X)[0] or self._rng.random() >= share:
             return None
         return row
 
