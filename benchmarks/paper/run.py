@@ -14,7 +14,8 @@ optuna_tpe (`OptunaSearch` with a define-by-run function and `TPESampler`) and h
 (`HyperOptSearch` with a native `hp` space). All start with 10 random trials. Not run unless
 named: tpe_plugins_univariate (`TPESearch(multivariate=False)`, per-dimension mixtures always)
 and tpe_plugins_joint (`TPESearch(multivariate=True)`, joint kernels always, the default before
-"auto"; with trials running beside its asks the default uses per-dimension mixtures).
+"auto"; with trials running beside its asks the default uses per-dimension mixtures), and
+tpe_plugins_nolocal (`TPESearch(local_fraction=0)`, no local quadratic steps).
 
 Writes to --out (default benchmarks/paper/results/): results.json (every trial), table.md and
 best_so_far.png.
@@ -52,12 +53,15 @@ import numpy as np  # noqa: E402
 from space import SPACE, count_params, hyperopt_space, optuna_define_by_run, tune_space  # noqa: E402
 
 OPTIMIZERS = ("tpe_plugins", "random", "optuna_tpe", "hyperopt_tpe", "tpe_plugins_univariate",
-              "tpe_plugins_joint")
+              "tpe_plugins_joint", "tpe_plugins_nolocal")
 LABELS = {"tpe_plugins": "tpe-plugins TPE", "random": "Random", "optuna_tpe": "optuna TPE",
           "hyperopt_tpe": "hyperopt TPE",
           "tpe_plugins_univariate": "tpe-plugins TPE, multivariate=False",
-          "tpe_plugins_joint": "tpe-plugins TPE, multivariate=True"}
-MULTIVARIATE = {"tpe_plugins": "auto", "tpe_plugins_univariate": False, "tpe_plugins_joint": True}
+          "tpe_plugins_joint": "tpe-plugins TPE, multivariate=True",
+          "tpe_plugins_nolocal": "tpe-plugins TPE, local_fraction=0"}
+TPE_SETTINGS = {"tpe_plugins": {}, "tpe_plugins_univariate": {"multivariate": False},
+                "tpe_plugins_joint": {"multivariate": True},
+                "tpe_plugins_nolocal": {"local_fraction": 0.0}}
 N_STARTUP = 10  # random trials before each TPE starts modelling (hyperopt's own default is 20)
 METRIC = "val_error"
 
@@ -101,11 +105,11 @@ def trainable(config: dict, spec: RunSpec) -> None:
 
 def make_search_alg(name: str, seed: int) -> tuple[Any, dict | None]:
     """The search algorithm for `name`, and the param_space Tune samples (random search only)."""
-    if name in MULTIVARIATE:
+    if name in TPE_SETTINGS:
         from tpe_plugins.integrations.ray_tune import TPESearch
 
         return TPESearch(space=SPACE, metric=METRIC, mode="min", seed=seed,
-                         n_startup_trials=N_STARTUP, multivariate=MULTIVARIATE[name]), None
+                         n_startup_trials=N_STARTUP, **TPE_SETTINGS[name]), None
     if name == "random":
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
