@@ -7,7 +7,7 @@ near a smooth optimum it refines by chance draws. A separable quadratic fitted t
 trials points along the slope and into the bowl; a step to its minimum inside a trust region
 around the best trial (twice the spread of the trials it was fitted on) goes far along a slope
 and straight to the bottom of a bowl. The optimiser takes such a step on a share of its
-single asks (`local_fraction`); the rest stay TPE's.
+single asks (`local_fraction`; a batch carries at most one); the rest stay TPE's.
 
 Stateless, like `sampler.py`: it reads encoded trials and returns encoded coordinates.
 """
