@@ -441,15 +441,19 @@ def test_a_faulty_trial_is_recorded_as_failed_and_the_run_goes_on(ray_session, t
 
 
 def which_gpu(config):
+    """The trial's device, held until `n` trials have started (so that they overlap even when
+    a loaded machine starts them slowly and one reused actor could otherwise run them all)."""
     start = time.time()
-    time.sleep(0.5)
+    gathered = gathering(config)["together"]
     return {"loss": config["x"], "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "gpu_ids": json.dumps([str(g) for g in ray.get_gpu_ids()]), "start": start,
-            "end": time.time()}
+            "end": time.time(), "together": gathered}
 
 
 def test_each_trial_sees_its_own_gpu(ray_session, tmp_path):
-    analysis = tune.run(which_gpu, config={"x": tune.uniform(0, 1)},
+    (tmp_path / "started").mkdir()
+    analysis = tune.run(which_gpu, config={"x": tune.uniform(0, 1), "n": 4,
+                                           "folder": str(tmp_path / "started")},
                         search_alg=TPESearch(seed=0), metric="loss", mode="min", num_samples=8,
                         max_concurrent_trials=4,
                         resources_per_trial={"cpu": 0.25, "gpu": 1}, reuse_actors=True,
@@ -461,7 +465,8 @@ def test_each_trial_sees_its_own_gpu(ray_session, tmp_path):
         for b in results:
             if a is not b and a["start"] < b["end"] and b["start"] < a["end"]:
                 assert a["cuda"] != b["cuda"]
-    assert len({r["cuda"] for r in results}) >= 2
+    assert all(r["together"] >= 4 for r in results)  # the first 4 ran at once...
+    assert len({r["cuda"] for r in results}) == 4  # ...on the 4 devices
 
 
 def gathering(config):
