@@ -352,13 +352,12 @@ def analyse(runs: list[dict], datasets: list[str], setups: list[str], seeds: lis
 
 def write_report(args: argparse.Namespace, runs: list[dict], result: dict, wall: float) -> None:
     setups, datasets = args.setup_list, args.dataset_list
-    trials = {s: np.mean([r["trials"] for r in runs if r["setup"] == s and not r["error"]])
-              for s in setups}
-    opt_s = {s: np.mean([r["optimizer_seconds"] for r in runs
-                         if r["setup"] == s and not r["error"]]) for s in setups}
+    ok = {s: [r for r in runs if r["setup"] == s and not r["error"]] for s in setups}
+    trials = {s: np.mean([r["trials"] for r in ok[s]]) for s in setups}
+    opt_s = {s: np.mean([r["optimizer_seconds"] for r in ok[s]]) for s in setups}
     # few trials train in full early: the bar "random + ASHA's final at a third" sets for them
-    third = {s: np.mean([sum(e <= args.budget / 3 for e, _ in r["full"]) for r in runs
-                         if r["setup"] == s and not r["error"]]) for s in setups}
+    third = {s: np.mean([sum(e <= args.budget / 3 for e, _ in r["full"]) for r in ok[s]])
+             for s in setups}
     lines = ["# Multi-fidelity: searchers with early stopping at equal training epochs", "",
              f"- command: `{' '.join(['python', 'benchmarks/multifidelity.py', *sys.argv[1:]])}`",
              f"- machine: {machine(('optuna', 'hyperopt', 'ray', 'torch', 'numpy'))}",
