@@ -17,7 +17,7 @@ from ray.tune.search import ConcurrencyLimiter, Repeater  # noqa: E402
 from ray.tune.stopper import TrialPlateauStopper  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
-from tpe_plugins.budgets import FULL, budget_order, flatten  # noqa: E402
+from tpe_plugins.budgets import FULL, flatten, rank_by_rungs  # noqa: E402
 from tpe_plugins.integrations.ray_tune import TPESearch  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -36,7 +36,7 @@ def model_order(opt: tp.TPE) -> list[int]:
     done = [t for t in opt.trials if t.state in ("complete", "pruned")]
     y = np.array([t.value for t in done])
     budgets = np.array([max(t.intermediate) if t.intermediate else FULL for t in done])
-    order = budget_order(y, budgets, flatten([t.intermediate for t in done]))
+    order, _ = rank_by_rungs(y, budgets, flatten([t.intermediate for t in done]))
     return [done[j].id for j in order]
 
 

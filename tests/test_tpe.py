@@ -563,8 +563,13 @@ def test_space_api_validates_encodes_and_compares():
                                                                                          "z"])})
 
 
-def test_trials_are_judged_at_the_step_they_reached():
-    from tpe_plugins.budgets import FULL, budget_order, flatten
+def test_trusting_every_rung_judges_trials_at_the_step_they_reached():
+    from functools import partial
+
+    from tpe_plugins.budgets import FULL, flatten, rank_by_rungs
+
+    def budget_order(*args):  # the quantile variant: every rung trusted
+        return partial(rank_by_rungs, min_agreement=-2)(*args)[0]
 
     # four trials ran 9 steps; one stopped at step 3 after losing there; one ended at step 3
     # with the best value of all at that step (a plateau stopper)
@@ -586,21 +591,22 @@ def test_trials_are_judged_at_the_step_they_reached():
 
 
 def test_a_reported_curve_changes_the_suggestions():
-    def run(curve_of_trial_2: dict) -> list:
-        opt = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, seed=0, n_startup_trials=4)
-        for i, t in enumerate(opt.ask(4)):
-            for step in range(1, 4):
-                curve = curve_of_trial_2 if i == 2 else {s: 1.0 + i + 1 / s for s in (1, 2, 3)}
-                if step in curve:
-                    opt.report(t, step, curve[step])
-            opt.tell(t, curve[max(curve)] if i == 2 else 1.0 + i + 1 / 3)
+    def run(curve_of_trial_6: dict) -> list:
+        # six trials ran 3 steps, and their step-1 values rank them as their finals do, so
+        # step 1 is trusted; trial 6 stopped at step 1
+        opt = tp.TPE({"x": tp.Float(0, 1), "y": tp.Float(0, 1)}, seed=0, n_startup_trials=7)
+        for i, t in enumerate(opt.ask(7)):
+            curve = curve_of_trial_6 if i == 6 else {s: 1.0 + i + 1 / s for s in (1, 2, 3)}
+            for step, v in curve.items():
+                opt.report(t, step, v)
+            opt.tell(t, curve[max(curve)])
         return [opt.ask().params for _ in range(3)]
 
-    # trial 2 stopped at step 1 with a poor value, or at step 1 with the best value there
+    # trial 6 stopped at step 1 with a poor value, or with the best value there
     assert run({1: 9.0}) != run({1: 0.1})
 
 
-def test_the_bohb_rule_fits_on_the_largest_budget_with_enough_trials():
+def test_the_bohb_variant_fits_on_the_largest_budget_with_enough_trials():
     from tpe_plugins.budgets import flatten, largest_budget_order
 
     y = np.array([0.5, 0.9, 0.2, 0.4, 0.3])  # final values; trials 2-4 stopped at step 1
@@ -612,5 +618,5 @@ def test_the_bohb_rule_fits_on_the_largest_budget_with_enough_trials():
     # with min_points 3 the largest budget with enough trials is step 1: all five, by value
     # at step 1 (0.8, 1.0, 0.2, 0.4, 0.3)
     assert list(largest_budget_order(y, budgets, reports, 1.0, 3)) == [2, 4, 3, 0, 1]
-    with pytest.raises(ValueError, match="fidelity: use 'quantile' or 'largest_budget'"):
-        tp.TPE(SPACE, fidelity="bohb")
+    with pytest.raises(TypeError, match="unknown TPE setting"):
+        tp.TPE(SPACE, fidelity="largest_budget")  # a benchmark variant, not a setting

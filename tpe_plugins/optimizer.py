@@ -17,7 +17,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from tpe_plugins import local_step, pareto, sampler
-from tpe_plugins.budgets import FULL, budget_order, largest_budget_order
+from tpe_plugins.budgets import FULL, rank_by_rungs
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.space import Space, space_from_dict
 
@@ -106,7 +106,10 @@ class TPE:
         self._params: list[dict] = []
         self._intermediate: dict[int, dict[int, float]] = {}
         self._queue: list[dict] = []
-        self._split_cache: tuple = (None, None)  # (finished ids, their order from best)
+        self._split_cache: tuple = (None, None)  # (finished ids, their (ranked, stopped))
+        # how finished trials with curves of different lengths are ranked (see budgets.py);
+        # benchmarks/lcbench.py swaps in the variants it compares
+        self._rank_rule = rank_by_rungs
 
     @staticmethod
     def check_settings(*, mode: str = "min", seed: int | None = None, n_startup_trials: int = 10,
@@ -164,8 +167,9 @@ class TPE:
         row = self._startup_row() if split is None else self._suggest_rows(1, split)[0]
         return self._append(row, self.space.decode(row))
 
-    def _split(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The good and the bad trials' indices, or None while the start-up phase lasts."""
+    def _split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The good, the bad and the repelling (stopped where their budget says little)
+        trials' indices, or None while the start-up phase lasts."""
         codes = self._state[: self._n]
         n_live = int(np.sum(codes != _CODE[FAILED]))
         if self.n_objectives > 1:  # fronts, then hypervolume contribution (see pareto.py)
@@ -180,22 +184,24 @@ class TPE:
                 rest = np.setdiff1d(finished, feasible)
                 rest = rest[np.argsort(self._violation[rest], kind="stable")]
                 good = np.concatenate([feasible, rest[: k - len(feasible)]])
-            return good, np.setdiff1d(finished, good)
-        # A pruned trial is judged at the step it reached; one without a curve, or without a
-        # value, has no such step and stays in the bad group.
+            return good, np.setdiff1d(finished, good), finished[:0]
+        # A pruned trial is judged at the step it reached (budgets.py); one without a curve, or
+        # without a value, has no such step and stays in the bad group.
         pruned = codes == _CODE[PRUNED]
         judged = pruned & (self._budget[: self._n] >= 0) & ~np.isnan(self._y[: self._n])
         finished = np.flatnonzero((codes == _CODE[COMPLETE]) | judged)
         if n_live < self.n_startup_trials or len(finished) < 2:
             return None
-        ranked = finished[self._finished_order(finished)]
+        ranked, stopped = self._finished_order(finished)
+        if len(ranked) == 0:
+            return None
         if self._constraints and self.settings.constraint_rule == "feasible_first":
             # feasibility first: infeasible trials after, least violation first
             v = self._violation[ranked]
             ranked = ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
         k = sampler.n_good(len(ranked), self.settings.gamma)
         ranked = self._break_ties(ranked, k)
-        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)])
+        return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)]), stopped
 
     def _break_ties(self, ranked: np.ndarray, k: int) -> np.ndarray:
         """`ranked` with the trials tied with the k-th best shuffled among their places.
@@ -216,8 +222,9 @@ class TPE:
         ranked[tied] = ranked[self._rng.permutation(tied)]
         return ranked
 
-    def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """n rows from the model fitted on `split` (good, bad), as `_split` made it.
+    def _suggest_rows(self, n: int, split: tuple[np.ndarray, np.ndarray, np.ndarray]
+                      ) -> np.ndarray:
+        """n rows from the model fitted on `split` (good, bad, repelling), as `_split` made it.
 
         A batch carries at most one local step, as n single asks from the same finished trials
         would (the others would repeat it): with the chance that one of n asks takes it. The
@@ -226,7 +233,7 @@ class TPE:
         step = self._local_row(n)
         if step is not None and n == 1:
             return step[None, :]
-        good, bad = split
+        good, bad, repel = split
         X = self._X[: self._n]
         codes = self._state[: self._n]
         pending = X[codes == _CODE[PENDING]] if self.constant_liar else X[:0]
@@ -243,7 +250,8 @@ class TPE:
             splits = [(X[told[c[:, j] <= 0]], X[told[c[:, j] > 0]]) for j in range(c.shape[1])]
         rows = sampler.suggest(self.space, X[good], X[bad], good, bad, pending, X,
                                self.settings, self._rng, n, liar=self.constant_liar,
-                               good_weights=weights, constraint_splits=splits)
+                               good_weights=weights, constraint_splits=splits,
+                               X_repel=X[repel])
         return rows if step is None else np.vstack([step, rows])
 
     def _local_row(self, n: int = 1) -> np.ndarray | None:
@@ -285,8 +293,10 @@ class TPE:
             return None
         return row
 
-    def _finished_order(self, finished: np.ndarray) -> np.ndarray:
-        """Best-first order of the finished trials, judged at the budgets they reached.
+    def _finished_order(self, finished: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ranked, stopped): the finished trials judged at the budgets they reached, best
+        first, and those that stopped where their budget says little (see budgets.py); they
+        repel like pending trials.
 
         Cached until a trial finishes, so a batch of asks ranks the history once.
         """
@@ -298,11 +308,8 @@ class TPE:
         mine = np.isin(log[:, 0], finished)
         reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
         budgets = np.where(budgets < 0, FULL, budgets)
-        if self.settings.fidelity == "largest_budget":
-            order = largest_budget_order(self._y[finished], budgets, reports, self._sign,
-                                         len(self.space) + 2)
-        else:
-            order = budget_order(self._y[finished], budgets, reports, self._sign)
+        ranked, stopped = self._rank_rule(self._y[finished], budgets, reports, self._sign)
+        order = (finished[ranked], finished[stopped])
         self._split_cache = (finished, order)
         return order
 
@@ -576,7 +583,8 @@ class TPE:
                       mode=state["mode"], seed=state["seed"],
                       n_startup_trials=state["n_startup_trials"], startup=state["startup"],
                       constant_liar=state["constant_liar"],
-                      pruner=Pruner.from_dict(state["pruner"]), **state["settings"])
+                      pruner=Pruner.from_dict(state["pruner"]),
+                      **_current_settings(state["settings"]))
             opt._rng.bit_generator.state = state["rng"]
             opt._sobol_seed = int(state["sobol_seed"])
             opt._sobol_used = int(state["sobol_used"])
@@ -605,6 +613,12 @@ class TPE:
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"corrupt tpe-plugins optimiser state: {exc!r}") from exc
         return opt
+
+
+def _current_settings(saved: dict) -> dict:
+    """Saved settings without those that left the public API: `fidelity` (its rules became
+    private variants of budgets.py; a saved state continues with today's rule)."""
+    return {k: v for k, v in saved.items() if k != "fidelity"}
 
 
 def _as_float(value: Any, what: str) -> float:

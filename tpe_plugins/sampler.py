@@ -31,7 +31,6 @@ class Settings:
     weights: str = "uniform"
     explore_fraction: float = 0.1
     liar_width: float = 0.25
-    fidelity: str = "quantile"
     constraint_rule: str = "feasible_first"
     ties: str = "random"
     pending_widening: float = 2.0
@@ -68,9 +67,6 @@ class Settings:
         if not isinstance(self.multivariate, bool) and self.multivariate != "auto":
             raise ValueError(f"multivariate: use True, False or 'auto', got "
                              f"{self.multivariate!r}")
-        if self.fidelity not in ("quantile", "largest_budget"):
-            raise ValueError(f"fidelity: use 'quantile' or 'largest_budget', got "
-                             f"{self.fidelity!r}")
         if self.constraint_rule not in ("feasible_first", "ctpe"):
             raise ValueError(f"constraint_rule: use 'feasible_first' or 'ctpe', got "
                              f"{self.constraint_rule!r}")
@@ -157,12 +153,14 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
             age_bad: np.ndarray, X_pending: np.ndarray, X_seen: np.ndarray,
             settings: Settings, rng: np.random.Generator, n: int = 1,
             liar: bool = True, good_weights: np.ndarray | None = None,
-            constraint_splits: list[tuple[np.ndarray, np.ndarray]] | None = None
-            ) -> np.ndarray:
+            constraint_splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
+            X_repel: np.ndarray | None = None) -> np.ndarray:
     """n encoded points from TPE, (n, D).
 
-    X_good, X_bad: the split of the finished trials (see `budgets.budget_order`), with their
-    creation indices as ages. X_pending: running trials, the constant liar's lies.
+    X_good, X_bad: the split of the finished trials (see `budgets.rank_by_rungs`), with their
+    creation indices as ages. X_pending: running trials, the constant liar's lies. X_repel:
+    trials stopped at budgets that say little; like lies, narrow kernels in g(x), but they do
+    not count as running (no widening, no switch to per-dimension kernels).
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
     candidate exists (in a batch, a point whose own candidates were all tried takes the best
     new candidate of the whole batch's pool). liar=False: the points of a batch do not repel
@@ -176,10 +174,12 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     trial gets. Adding a kernel to g's mixture needs no refit, so ask(64) costs one fit and
     64 small matrix products instead of 64 fits.
     """
-    Xg, Xb = X_good, np.vstack([X_bad, X_pending])
+    X_repel = X_pending[:0] if X_repel is None else X_repel
+    narrow = np.vstack([X_repel, X_pending])
+    Xg, Xb = X_good, np.vstack([X_bad, narrow])
     if settings.weights == "recent":
         wg = age_weights(age_good)
-        newest = np.full(len(X_pending), max(age_good.max(), age_bad.max(initial=0)) + 1)
+        newest = np.full(len(narrow), max(age_good.max(), age_bad.max(initial=0)) + 1)
         wb = age_weights(np.concatenate([age_bad, newest]))
     else:
         wg, wb = np.ones(len(Xg)), np.ones(len(Xb))
@@ -194,7 +194,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     # A pending point (a lie) repels candidates only in a small neighbourhood: a quarter of the
     # scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches out
     # of the good region; in batches of 10 that did worse than no liar at all.
-    lies = np.arange(len(Xb) - len(X_pending), len(Xb))
+    lies = np.arange(len(Xb) - len(narrow), len(Xb))
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
                          narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw)
 

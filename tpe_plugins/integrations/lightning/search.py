@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tpe_plugins as tp
-from tpe_plugins.integrations.lightning import (
+from tpe_plugins.integrations.lightning.callbacks import (
     DEFAULT_PRUNER,
     TrialCallback,
     lightning_modules,

@@ -58,7 +58,7 @@ if importlib.util.find_spec("torch") is None or (
 import tpe_plugins as tp
 
 __all__ = ["TPECallback", "TrialCallback", "TuneReportCallback", "MissingMetricError",
-           "tune_trainer", "TuneTrainerResult", "tune_checkpoint", "DEFAULT_PRUNER"]
+           "tune_checkpoint", "DEFAULT_PRUNER"]
 
 _PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 _HOOKS = ("validation_end", "train_epoch_end")
@@ -406,10 +406,3 @@ def tune_checkpoint(filename: str = "checkpoint.ckpt") -> Iterator[str | None]:
                                     f"{sorted(os.listdir(folder))}); pass the filename "
                                     "TPECallback saved")
         yield path
-
-
-# tune_trainer lives in its own module and is part of this one's API
-from tpe_plugins.integrations.lightning_search import (  # noqa: E402
-    TuneTrainerResult,
-    tune_trainer,
-)
