@@ -114,9 +114,12 @@ class ParzenEstimator:
     def _grid_log_mass(self, j: int, dim) -> np.ndarray:
         """(K, M) log mass of each grid cell under each component's truncated Gaussian."""
         mu, s = self.mu[:, j], self.sigma[:, j]
-        lo = ndtr((dim.edges[:-1, None] - mu) / s)
-        hi = ndtr((dim.edges[1:, None] - mu) / s)
-        total = ndtr((1 - mu) / s) - ndtr(-mu / s)
+        cdf = ndtr((dim.edges[:, None] - mu) / s)  # each edge once: cells share their edges
+        lo, hi = cdf[:-1], cdf[1:]
+        if dim.edges[0] == 0.0 and dim.edges[-1] == 1.0:
+            total = cdf[-1] - cdf[0]
+        else:
+            total = ndtr((1 - mu) / s) - ndtr(-mu / s)
         mass = np.maximum(hi - lo, 1e-300) / total
         # a component without this dimension gives the uniform prior's mass: its marginal
         uniform = np.diff(dim.edges)[:, None]
