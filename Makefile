@@ -13,7 +13,7 @@ export OMP_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS=1
 export MKL_NUM_THREADS=1
 
-.PHONY: install test demo lint bench-speed bench-quality
+.PHONY: install test demo lint bench-speed bench-quality docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,11 +32,15 @@ lint: install
 
 # A real tuning job end to end: TPESearch + ASHA + TPECallback on a U-Net (1-4 min on 2 cores)
 demo: install
-	$(BIN)/python examples/segmentation/tune_unet.py --out examples/segmentation/output
-	@echo "Pictures and metrics: examples/segmentation/output/ (segmentations.png, loss_curves.png, search.png, metrics.md)"
+	$(BIN)/python examples/segmentation/tune_unet.py --out out/demo
+	@echo "Pictures, metrics and report: out/demo/ (segmentations.png, loss_curves.png, search.png, metrics.md, report.html; untracked)"
 
 bench-speed: install
 	$(BIN)/python benchmarks/speed.py
 
 bench-quality: install
 	$(BIN)/python benchmarks/quality.py
+
+# The docs site (mkdocs-material + mkdocstrings), built strictly into site/ (ignored)
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

@@ -11,6 +11,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
+def tiny_model() -> type:
+    """The small Lightning model class the tests share (see helpers/lightning_model.py)."""
+    pl = pytest.importorskip("lightning.pytorch")
+    from helpers.lightning_model import tiny_class
+
+    return tiny_class(pl)
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """One local Ray instance with 2 CPUs and 4 fake GPUs, shared by every Ray test."""
     ray = pytest.importorskip("ray")

@@ -15,6 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
+from helpers.lightning_model import regression_loaders  # noqa: E402
+
 import tpe_plugins as tp  # noqa: E402
 from tpe_plugins.integrations.lightning import TPECallback, tune_trainer  # noqa: E402
 
@@ -25,47 +27,18 @@ QUIET = dict(enable_progress_bar=False, logger=False, enable_model_summary=False
              enable_checkpointing=False, num_sanity_val_steps=0)
 
 
-class Regressor(pl.LightningModule):
-    """A small MLP; records the device each validation step ran on."""
-
-    def __init__(self, lr: float):
-        super().__init__()
-        self.lr = lr
-        self.net = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(),
-                                       torch.nn.Linear(64, 1))
-        self.devices_seen: set[str] = set()
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return torch.nn.functional.mse_loss(self.net(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        loss = torch.nn.functional.mse_loss(self.net(x), y)
-        self.devices_seen.add(loss.device.type)
-        self.log("val_loss", loss)  # a CUDA tensor in trainer.callback_metrics
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
-
-def regression_loaders():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(512, 8, generator=g)
-    y = torch.sin(x[:, :1]) + 0.5 * x[:, 1:2] + 0.05 * torch.randn(512, 1, generator=g)
-    data = torch.utils.data.TensorDataset(x, y)
-    return (torch.utils.data.DataLoader(data, batch_size=64, shuffle=True, generator=g),
-            torch.utils.data.DataLoader(data, batch_size=256))
-
-
-def test_tune_trainer_on_the_gpu_records_floats_and_prunes():
+def test_tune_trainer_on_the_gpu_records_floats_and_prunes(tiny_model):
     models = []
 
     def build(params):
         torch.manual_seed(0)
-        models.append(Regressor(params["lr"]))
-        return models[-1], regression_loaders(), {"max_epochs": 6, "accelerator": "gpu",
-                                                  "devices": 1, **QUIET}
+        # a small MLP; it records the device each validation step ran on, and logs val_loss,
+        # a CUDA tensor in trainer.callback_metrics
+        models.append(tiny_model(params["lr"], features=8, hidden=64, optimizer="adam"))
+        loaders = regression_loaders(n=512, features=8, noise=0.05, nonlinear=True,
+                                     batch_size=64, val_batch_size=256, shuffle=True)
+        return models[-1], loaders, {"max_epochs": 6, "accelerator": "gpu", "devices": 1,
+                                     **QUIET}
 
     result = tune_trainer(build, {"lr": tp.Float(1e-5, 1.0, log=True)}, monitor="val_loss",
                           n_trials=14, seed=0, n_startup_trials=4,

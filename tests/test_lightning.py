@@ -20,6 +20,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
+from helpers import lightning_model  # noqa: E402
+from helpers.lightning_model import regression_loaders as loaders  # noqa: E402
+
 import tpe_plugins as tp  # noqa: E402
 from tpe_plugins.integrations.lightning import (  # noqa: E402
     DEFAULT_PRUNER,
@@ -37,33 +40,7 @@ QUIET = dict(enable_progress_bar=False, logger=False, enable_model_summary=False
 GOOD_LR, BAD_LR = 0.1, 1e-4
 
 
-class Tiny(pl.LightningModule):
-    """Linear regression; a plain LightningModule that knows nothing of tuning."""
-
-    def __init__(self, lr: float, log_as: str = "val_loss"):
-        super().__init__()
-        self.lr, self.log_as = lr, log_as
-        self.net = torch.nn.Linear(4, 1)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return torch.nn.functional.mse_loss(self.net(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log(self.log_as, torch.nn.functional.mse_loss(self.net(x), y))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
-
-
-def loaders():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 4, generator=g)
-    y = x @ torch.tensor([[1.0], [2.0], [-1.0], [0.5]]) + 0.01 * torch.randn(64, 1, generator=g)
-    data = torch.utils.data.TensorDataset(x, y)
-    return (torch.utils.data.DataLoader(data, batch_size=16),
-            torch.utils.data.DataLoader(data, batch_size=32))
+Tiny = lightning_model.tiny_class(pl)  # linear regression, shared by every Lightning test
 
 
 def build(params: dict, epochs: int = 3):
@@ -346,22 +323,13 @@ def test_pytorch_lightning_package_alone_and_mixed_in_one_program():
         import pytorch_lightning as ptl
         import tpe_plugins as tp
         from tpe_plugins.integrations.lightning import TPECallback
+        sys.path.insert(0, "tests")
+        from helpers.lightning_model import regression_loaders, tiny_class
 
         def module(base):
-            class Tiny(base.LightningModule):
-                def __init__(self):
-                    super().__init__()
-                    self.net = torch.nn.Linear(2, 1)
-                def training_step(self, b, i):
-                    return self.net(b[0]).pow(2).mean()
-                def validation_step(self, b, i):
-                    self.log("val_loss", self.net(b[0]).pow(2).mean())
-                def configure_optimizers(self):
-                    return torch.optim.SGD(self.parameters(), lr=0.1)
-            return Tiny()
+            return tiny_class(base)(lr=0.1)
 
-        dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)),
-                                         batch_size=4)
+        dl, _ = regression_loaders(n=8, batch_size=4)
         kw = dict(max_epochs=2, enable_progress_bar=False, logger=False,
                   enable_model_summary=False, enable_checkpointing=False)
 
@@ -425,6 +393,7 @@ class FailOnce(pl.Callback):
 @pytest.fixture(scope="module")
 def tune_modules(ray_session):
     ray_session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray_session.cloudpickle.register_pickle_by_value(lightning_model)  # workers lack tests/
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 

@@ -194,7 +194,10 @@ def test_paused_trials_do_not_block_new_ones_under_max_concurrent_trials(ray_ses
 
 
 def test_concurrency_limiter_batch_is_honoured(ray_session, tmp_path):
-    s = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+    """Ray tells a searcher the limit but not `batch`: limit_running=False leaves the limit,
+    and so the batches, to the limiter; by default the searcher keeps the limit itself."""
+    s = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0,
+                  limit_running=False)
     limited = ConcurrencyLimiter(s, max_concurrent=2, batch=True)
     assert limited.suggest("a") and limited.suggest("b") and limited.suggest("c") is None
     limited.on_trial_complete("a", {"loss": 1.0, "training_iteration": 1})
@@ -202,7 +205,13 @@ def test_concurrency_limiter_batch_is_honoured(ray_session, tmp_path):
     limited.on_trial_complete("b", {"loss": 2.0, "training_iteration": 1})
     assert [t.state for t in s.optimizer.trials] == ["complete", "complete"]
 
-    searcher = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=1)
+    keeps = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+    assert keeps.set_max_concurrency(2) and not s.set_max_concurrency(2)
+    with pytest.raises(TypeError, match="limit_running"):
+        TPESearch(limit_running="yes")
+
+    searcher = TPESearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=1,
+                         limit_running=False)
     analysis = run(lambda c: {"loss": c["x"]}, ConcurrencyLimiter(searcher, 2, batch=True),
                    tmp_path, num_samples=6)
     assert len(analysis.trials) == 6

@@ -1,5 +1,7 @@
 """Search spaces: encoding round trips, grids, conditional branches and clear errors."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,24 @@ def test_encode_rejects_bad_params_by_path():
     bad = {k: v for k, v in p.items() if k != "layers"}
     with pytest.raises(ValueError, match=r"layers: missing"):
         space.encode(bad)
+
+
+def test_space_api_validates_encodes_and_compares():
+    spec = {"lr": tp.Float(1e-4, 1e-1, log=True),
+            "model": tp.Categorical([{"type": "cnn", "k": tp.Int(3, 7, step=2)}, {"type": "mlp"}]),
+            "epochs": 10}
+    space = tp.Space(spec)
+    point = {"lr": 0.01, "model": {"type": "cnn", "k": 5}, "epochs": 10}
+    space.validate(point)
+    back = space.decode(space.encode(point))
+    assert back["model"] == point["model"] and back["lr"] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="model.k"):
+        space.validate({"lr": 0.01, "model": {"type": "cnn", "k": 11}, "epochs": 10})
+    assert tp.Space.from_dict(json.loads(json.dumps(space.to_dict()))) == space
+    assert tp.Space({**spec, "epochs": 20}) == space  # constants do not change the encoding
+    assert tp.Space({**spec, "lr": tp.Float(1e-4, 1.0, log=True)}) != space
+    other = {**spec, "model": tp.Categorical([{"type": "cnn", "k": tp.Int(3, 7, step=2)},
+                                              {"type": "rnn"}])}
+    assert tp.Space(other) == space  # branches compare by position and parameters
+    assert tp.Space({"a": tp.Categorical(["x", "y"])}) != tp.Space({"a": tp.Categorical(["x",
+                                                                                         "z"])})

@@ -8,8 +8,9 @@ the same budget under the same ASHA scheduler: TPE (`TPESearch`) and Tune's rand
     python examples/segmentation/tune_unet.py --trials 64 --epochs 30 --image-size 128 \\
         --n-images 4000 --gpus 4                              # one trial per GPU
 
-Writes to --out: segmentations.png, loss_curves.png, search.png, metrics.json, metrics.md,
-and report.html (the TPE search as one page: `python -m tpe_plugins.report`).
+Writes to --out (default out/demo/ at the repository root, git-ignored: a run regenerates it):
+segmentations.png, loss_curves.png, search.png, metrics.json, metrics.md, and report.html (the
+TPE search as one page: `python -m tpe_plugins.report`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import shapes_data  # noqa: E402
 import unet  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE.parents[1] / "out" / "demo"  # untracked: outputs are not committed
 
 
 def search_space(epochs: int, image_size: int) -> dict:
@@ -247,7 +249,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="GPUs to spread trials over, one each (default: all CUDA devices)")
     p.add_argument("--cpus", type=int, default=None, help="CPUs for Ray (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=HERE / "output")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help="folder for pictures, metrics and report (default: out/demo/)")
     p.add_argument("--tune-dir", type=Path, default=None,
                    help="keep Tune's results and checkpoints here (default: a temporary folder)")
     p.add_argument("--no-random", action="store_true", help="skip the random-search baseline")
@@ -301,10 +304,10 @@ def main(argv: list[str] | None = None) -> dict:
         test_metrics, val_pred, best_epoch = evaluate(checkpoint, data, accelerator)
         history = best.metrics_dataframe
         # the same page `python -m tpe_plugins.report <experiment folder>` writes
-        from tpe_plugins.report import load_run, render
+        from tpe_plugins.report import load_run, write_report
 
         run = load_run(tpe_grid.experiment_path, metric="val_loss", mode="min")
-        (args.out / "report.html").write_text(render(run))
+        write_report(run, args.out / "report.html")  # interactive, plotly.js embedded
 
     plot_segmentations(data["val_x"][:10], data["val_y"][:10], val_pred,
                        args.out / "segmentations.png")

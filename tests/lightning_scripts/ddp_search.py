@@ -19,41 +19,24 @@ import torch
 import tpe_plugins as tp
 from tpe_plugins.integrations.lightning import TPECallback, tune_trainer
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared model
+from helpers.lightning_model import regression_loaders, tiny_class  # noqa: E402
+
 torch.set_num_threads(1)
 OUT, STRATEGY, MODE = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 SPACE = {"lr": tp.Float(1e-3, 0.3, log=True)}
 
 
-class Tiny(pl.LightningModule):
+class Tiny(tiny_class(pl)):
+    """The shared test model, logging across ranks; it records each training it starts."""
+
     def __init__(self, lr: float):
-        super().__init__()
-        self.lr = lr
-        self.net = torch.nn.Linear(4, 1)
+        super().__init__(lr, sync_dist=True)
 
     def on_train_start(self):
         with open(OUT / "trained.jsonl", "a") as f:
             f.write(json.dumps({"rank": self.global_rank, "lr": self.lr, "pid": os.getpid()})
                     + "\n")
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return torch.nn.functional.mse_loss(self.net(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", torch.nn.functional.mse_loss(self.net(x), y), sync_dist=True)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
-
-
-def loaders():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 4, generator=g)
-    y = x @ torch.tensor([[1.0], [2.0], [-1.0], [0.5]])
-    data = torch.utils.data.TensorDataset(x, y)
-    return (torch.utils.data.DataLoader(data, batch_size=16),
-            torch.utils.data.DataLoader(data, batch_size=32))
 
 
 TRAINER = dict(accelerator="cpu", devices=2, strategy=STRATEGY, max_epochs=3,
@@ -63,7 +46,7 @@ TRAINER = dict(accelerator="cpu", devices=2, strategy=STRATEGY, max_epochs=3,
 
 def build(params):
     torch.manual_seed(0)
-    return Tiny(params["lr"]), loaders(), dict(TRAINER)
+    return Tiny(params["lr"]), regression_loaders(noise=0.0), dict(TRAINER)
 
 
 def view(opt: tp.TPE) -> dict:

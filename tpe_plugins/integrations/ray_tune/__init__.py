@@ -10,8 +10,10 @@ Swap it in where `HyperOptSearch` or `OptunaSearch` stood::
 
 One module per job: `space` translates Tune spaces (every bounded domain, with exactly the values
 Tune samples; a choice of dicts is a conditional sub-space), `checkpoint` is the JSON format of
-the searcher's state, `experiment` reads what Tune kept of a run, and `searcher` holds the
-lifecycle of `TPESearch` (how each end of a trial is recorded is described there).
+the searcher's state, `experiment` reads what Tune kept of a run, `persistence` (a part the
+searcher owns) saves, restores and catches up with Tune, and `searcher` holds the
+lifecycle of `TPESearch` (how each end of a trial is recorded is described there);
+`ReportCallback` keeps the HTML report (`tpe_plugins.report`) current while a run goes.
 """
 
 try:
@@ -21,7 +23,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'tpe_plugins.integrations.ray_tune needs Ray Tune: pip install "tpe-plugins[ray]"'
     ) from exc
 
+from .report_callback import ReportCallback
 from .searcher import TPESearch
 from .space import convert_search_space, to_tune
 
-__all__ = ["TPESearch", "convert_search_space", "to_tune"]
+__all__ = ["ReportCallback", "TPESearch", "convert_search_space", "to_tune"]

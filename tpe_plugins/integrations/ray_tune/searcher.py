@@ -18,21 +18,20 @@ itself, the run's stopper, or a scheduler such as ASHA), so TPESearch does not g
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import warnings
 from collections import Counter
 from typing import Any
 
-from ray.tune.search import UNDEFINED_SEARCH_SPACE, ConcurrencyLimiter, Searcher
+from ray.tune.search import UNDEFINED_SEARCH_SPACE, Searcher
 from ray.tune.utils.util import unflatten_dict
 
 import tpe_plugins as tp
 
-from . import experiment
+from . import checkpoint, experiment
 from . import space as sp
-from .persistence import Persistence
+from .persistence import Persistence, SearcherState
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def _objectives(metric: Any, mode: Any) -> tuple[Any, Any]:
 _FINITE_LIMIT = 10**6  # spaces with more configurations are treated as infinite
 
 
-class TPESearch(Persistence):
+class TPESearch(Searcher):
     """Ray Tune searcher backed by the tpe_plugins TPE.
 
     space: Tune domains and/or tpe_plugins types; or None to take Tune's `config`/`param_space`
@@ -74,6 +73,10 @@ class TPESearch(Persistence):
     time_attr: the result field that counts the budget a trial has used, the step of its
     learning curve (use the scheduler's time_attr). It must count in whole units (iterations,
     epochs); for one that does not, such as time_total_s, the results are counted instead.
+    limit_running: under a concurrency limit (`max_concurrent_trials`, a ConcurrencyLimiter),
+    keep it here and count running trials only, so that trials a scheduler paused hold no
+    slot (True, the default); False leaves the limit to Ray's ConcurrencyLimiter, which
+    `ConcurrencyLimiter(..., batch=True)` needs (see `set_max_concurrency`).
     """
 
     def __init__(self, space: dict | None = None, metric: str | list[str] | None = None,
@@ -81,13 +84,16 @@ class TPESearch(Persistence):
                  points_to_evaluate: list[dict] | None = None,
                  evaluated_rewards: list[float] | None = None, seed: int | None = None,
                  time_attr: str = "training_iteration", constraints: list[str] | None = None,
-                 **tpe_settings: Any):
+                 limit_running: bool = True, **tpe_settings: Any):
         metric, mode = _objectives(metric, mode)
         if not isinstance(time_attr, str) or not time_attr:
             raise TypeError(f"time_attr must be the name of a result field, such as "
                             f"'training_iteration', got {time_attr!r}")
         super().__init__(metric=metric, mode=mode)
         self.time_attr = time_attr
+        if not isinstance(limit_running, bool):
+            raise TypeError(f"limit_running must be True or False, got {limit_running!r}")
+        self.limit_running = limit_running
         if constraints is not None and (isinstance(constraints, str) or not all(
                 isinstance(c, str) for c in constraints)):
             raise TypeError(f"constraints must be a list of result field names, e.g. "
@@ -115,7 +121,7 @@ class TPESearch(Persistence):
         self._seen: Counter = Counter()
         self._n_configs = math.inf
         self._space_from_checkpoint = False
-        self._restore_error: str | None = None
+        self._persistence = Persistence()  # save/restore, catch-up with Tune, warm start
         if space:
             sp.refuse_functions(space, ())
             node = sp.convert(space)
@@ -161,19 +167,19 @@ class TPESearch(Persistence):
         return True
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
-        """Keep the limit here, on running trials, not paused ones; a limiter with
-        `batch=True` keeps it itself, so that its batches are honoured.
+        """Keep the limit here, on running trials, not paused ones (returns True); with
+        `limit_running=False`, leave it to the limiter (returns False).
 
         Why: Ray's `ConcurrencyLimiter` (what `max_concurrent_trials` wraps a searcher in)
         counts a trial that HyperBandForBOHB paused as live until it ends, so paused trials
         blocked new suggestions: a bracket could not fill, and through real Tune a 540-epoch
         run started 28 trials where TuneBOHB, which counts only running trials, started 93
-        (benchmarks/multifidelity_tune.py). The limiter tells a searcher nothing else, so its
-        `batch` setting is read from the limiter that calls (the only caller Tune has).
+        (benchmarks/multifidelity_tune.py). A limiter whose searcher keeps the limit passes
+        every call straight through, so it no longer batches; Ray tells a searcher the limit
+        but not `batch`, hence the explicit `TPESearch(limit_running=False)` for
+        `ConcurrencyLimiter(..., batch=True)`.
         """
-        frame = inspect.currentframe()
-        caller = frame.f_back.f_locals.get("self") if frame and frame.f_back else None
-        if isinstance(caller, ConcurrencyLimiter) and caller.batch:
+        if not self.limit_running:
             return False
         self._max_running = int(max_concurrent)
         return True
@@ -297,7 +303,97 @@ class TPESearch(Persistence):
             self._warned.add(trial_id)
             warnings.warn(message, RuntimeWarning, stacklevel=3)
 
+    # ------------------------------------------------------------------ save / restore
+    def save(self, checkpoint_path: str) -> None:
+        """Write the searcher state as JSON (see `checkpoint`), atomically."""
+        self._ensure_optimizer()
+        self._persistence.save(checkpoint_path, SearcherState(
+            self._metric, self._mode, self._space, self._opt, self._queue, self._live,
+            self._ids, self._last, self._paused))
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Continue from `save`. A file that is not a TPESearch checkpoint, or one made for
+        another space, metric or mode, raises a ValueError that says so (and changes nothing)."""
+        state = self._persistence.restore(checkpoint_path, self._space, self._metric,
+                                          self._mode)
+        if self._space is None and state.space is not None:
+            self._set_space(state.space, from_checkpoint=True)
+        self._metric = self._metric or state.metric
+        self._mode = self._mode or state.mode
+        self._opt, self._queue, self._live = state.optimizer, state.queue, state.live
+        self._ids, self._last, self._paused = state.ids, state.last, state.paused
+        self._seen = state.seen()
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore from an experiment folder (Tuner.restore), then catch up with what Tune kept.
+
+        A searcher file that a kill left empty or cut short is not fatal: the searcher is
+        rebuilt from Tune's own record of every trial (configs and results), with a warning.
+        """
+        try:
+            super().restore_from_dir(checkpoint_dir)
+        except checkpoint.Unreadable as exc:
+            if self._space is None:
+                raise
+            warnings.warn(f"TPESearch: {exc}; rebuilding the searcher from the trials in "
+                          "Tune's experiment state (none is lost; the random stream restarts)",
+                          RuntimeWarning, stacklevel=2)
+            self._persistence.restore_error = None
+            self._opt = None
+            self._ensure_optimizer(required=True)
+            self._catch_up(checkpoint_dir)
+            # points_to_evaluate that Tune already ran are not queued again
+            self._queue = [p for p in self._queue if sp.config_key(p) not in self._seen]
+            return
+        self._catch_up(checkpoint_dir)
+
+    def _catch_up(self, experiment_dir: str) -> None:
+        """Record what Tune finished after this searcher's last checkpoint, and end trials
+        Tune lost (see `Persistence.catch_up`)."""
+        if self._opt is None:
+            return
+        diff = self._persistence.catch_up(experiment_dir, list(self._live))
+        if diff is None:
+            return
+        for record in diff.ended:
+            self.on_trial_complete(record.trial_id, record.result,
+                                   error=record.status == experiment.FAILED)
+        self._record_unknown(diff.unknown)
+        for trial_id in diff.lost:  # ends as if removed: its last value, or failed
+            logger.warning("TPESearch: trial %s is not in Tune's experiment state (the driver "
+                           "was killed while Tune saved it); Tune will not run it, so it is "
+                           "ended here", trial_id)
+            self.on_trial_complete(trial_id, None)
+
+    def _record_unknown(self, records: list[experiment.Record],
+                        metric: str | list[str] | None = None,
+                        source: str = "Tune's experiment state") -> None:
+        """Add the trials Tune ran that this searcher has not recorded (one per config)."""
+        found = self._persistence.unknown(records, self._space, self._core,
+                                          metric or self._metric, self._ids, set(self._seen),
+                                          source)
+        for unknown in found:
+            trial = self._opt.add_trial(unknown.params, unknown.value)
+            self._seen[sp.config_key(trial.params)] += 1
+            self._ids.update(dict.fromkeys(unknown.trial_ids, trial.id))
+        if found:
+            logger.info("TPESearch: recorded %d trial(s) from %s", len(found), source)
+
     # ------------------------------------------------------------------ outside results
+    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str | None = None) -> None:
+        """Warm-start from an earlier experiment, whichever searcher ran it.
+
+        trials_or_analysis: a ResultGrid (`tuner.fit()`), an experiment folder, an
+        ExperimentAnalysis, Tune Trials, or a DataFrame with "config/..." columns
+        (`ResultGrid.get_dataframe()`). metric: the column to read; default this run's metric.
+        Finished trials are added as complete, errored ones as failed; unfinished ones and
+        trials whose config does not fit this space are skipped with a log line.
+        """
+        self._ensure_optimizer(required=True)
+        records = [r for r in experiment.records(trials_or_analysis)
+                   if r.status != experiment.UNFINISHED]
+        self._record_unknown(records, metric, source="an earlier experiment")
+
     def add_evaluated_point(self, parameters: dict, value: float, error: bool = False,
                             pruned: bool = False,
                             intermediate_values: list[float] | None = None) -> None:
@@ -348,9 +444,10 @@ class TPESearch(Persistence):
             return
         if self._space is None or not self._metric or not self._mode:
             if required:
-                if self._space is None and self._restore_error:
+                why = self._persistence.restore_error
+                if self._space is None and why:
                     raise RuntimeError("TPESearch has no search space because restoring its "
-                                       f"checkpoint failed: {self._restore_error}")
+                                       f"checkpoint failed: {why}")
                 if self._space is None:
                     raise RuntimeError(UNDEFINED_SEARCH_SPACE.format(
                         cls=type(self).__name__, space="space"))
@@ -373,15 +470,4 @@ class TPESearch(Persistence):
             self._queue = points
 
     def _encode_point(self, point: dict, where: str) -> Any:
-        point = sp.plain(point)
-        if not isinstance(point, dict):
-            raise TypeError(f"{where}: expected a dict, got {point!r}")
-        if any("/" in str(k) for k in point) and not all(
-                k in getattr(self._space, "children", {}) for k in point):
-            point = unflatten_dict(point)  # OptunaSearch-style flat keys "model/kernel"
-        try:
-            params = sp.encode(self._space, point, ())
-            self._core.validate(params)  # ranges and choices
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{where}: {exc}") from None
-        return params
+        return sp.encode_point(self._space, self._core, point, where)

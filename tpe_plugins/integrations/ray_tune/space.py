@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from ray.tune.search import sample as tune_sample
+from ray.tune.utils.util import unflatten_dict
 
 import tpe_plugins as tp
 
@@ -356,6 +357,23 @@ def encode(node: _Node, value: Any, path: tuple) -> Any:
         return [encode(c, v, path + (i,)) if tunable(c) else None
                 for i, (c, v) in enumerate(zip(node.children, value, strict=True))]
     return None  # constants come from the space
+
+
+def encode_point(node: _Node, core: tp.Space, point: Any, where: str) -> Any:
+    """A whole config given from outside (nested dicts, or OptunaSearch-style flat "a/b" keys)
+    -> validated core params; errors start with `where` so the user finds the bad point."""
+    point = plain(point)
+    if not isinstance(point, dict):
+        raise TypeError(f"{where}: expected a dict, got {point!r}")
+    if any("/" in str(k) for k in point) and not all(
+            k in getattr(node, "children", {}) for k in point):
+        point = unflatten_dict(point)
+    try:
+        params = encode(node, point, ())
+        core.validate(params)  # ranges and choices
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    return params
 
 
 def matches(node: _Node, value: Any) -> bool:

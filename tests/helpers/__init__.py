@@ -1,0 +1,1 @@
+"""Code the tests share (not tests themselves): see `lightning_model`."""

@@ -1,0 +1,27 @@
+"""The good/bad split of finished trials: ties on a plateau take turns in the good group."""
+
+
+import numpy as np
+
+import tpe_plugins as tp
+
+
+def test_a_plateau_of_tied_best_values_is_explored_not_stalled_on():
+    """Ten trials tie for the best value (a plateau, as CV errors on small data give) and the
+    good group has room for three. The tied trials take turns in it, so the suggestions cover
+    the whole plateau; a stable sort would keep the oldest tied trial there and every
+    suggestion next to it (ties="first" shows that)."""
+    tied = 0.05 + 0.1 * np.arange(10)
+
+    def plateau_points_visited(ties: str, seed: int) -> int:
+        opt = tp.TPE({"x": tp.Float(0, 1)}, seed=seed, ties=ties, constant_liar=False)
+        for x in tied:
+            opt.add_trial({"x": float(x)}, 0.0)
+        for i in range(20):
+            opt.add_trial({"x": (i + 0.5) / 20}, 1.0)
+        xs = np.array([opt.ask().params["x"] for _ in range(40)])
+        return len(set(np.abs(xs[:, None] - tied).argmin(axis=1)))
+
+    for seed in range(3):
+        assert plateau_points_visited("random", seed) >= 8
+        assert plateau_points_visited("first", seed) <= 2
