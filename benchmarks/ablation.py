@@ -27,10 +27,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from benchmark_variants import make_tpe  # noqa: E402
 from problems import PROBLEMS, TUNED_PROBLEMS  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
-
-import tpe_plugins as tp  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -59,7 +58,7 @@ def run_one(problem: str, variant: str, seed: int, n_trials: int, batch: int) ->
     """Final noiseless regret of one run."""
     prob = PROBLEMS[problem]
     rng = np.random.default_rng(10_000 + seed)
-    opt = tp.TPE(prob.space, seed=seed, **VARIANTS[variant])
+    opt = make_tpe(prob.space, seed=seed, **VARIANTS[variant])  # variants: private hooks
     best_true = np.inf
     while len(opt) < n_trials:
         for trial in opt.ask(min(batch, n_trials - len(opt))):

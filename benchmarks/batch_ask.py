@@ -26,11 +26,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from benchmark_variants import make_tpe  # noqa: E402
 from parallel import parse_settings  # noqa: E402
 from problems import PROBLEMS, TUNED_PROBLEMS  # noqa: E402
 from report import core_revision, machine  # noqa: E402
-
-import tpe_plugins as tp  # noqa: E402
 
 SEEDS = range(10, 30)
 BATCHES = (8, 32)
@@ -41,7 +40,7 @@ def run(problem: str, seed: int, batch: int, how: str, settings: dict,
     """Final noiseless regret of one run."""
     prob = PROBLEMS[problem]
     rng = np.random.default_rng(10_000 + seed)
-    opt = tp.TPE(prob.space, seed=seed, **settings)
+    opt = make_tpe(prob.space, seed=seed, **settings)
     best = np.inf
     while len(opt) < trials:
         k = min(batch, trials - len(opt))

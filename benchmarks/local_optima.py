@@ -22,10 +22,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from benchmark_variants import make_tpe  # noqa: E402
 from parallel import parse_seeds  # noqa: E402
 from problems import get_problem  # noqa: E402
-
-import tpe_plugins as tp  # noqa: E402
 
 DEFAULT_VARIANTS = ("{}", "{'n_candidates': 64}", "{'prior_weight': 2.0}",
                     "{'bandwidth_factor': 1.0}", "{'min_bandwidth': 0.05}",
@@ -34,7 +33,7 @@ DEFAULT_VARIANTS = ("{}", "{'n_candidates': 64}", "{'prior_weight': 2.0}",
 
 def final_regret(problem_name: str, settings: dict, seed: int, trials: int) -> float:
     problem = get_problem(problem_name)
-    opt = tp.TPE(problem.space, seed=seed, **settings)
+    opt = make_tpe(problem.space, seed=seed, **settings)  # also the benchmark-only variants
     best = np.inf
     for _ in range(trials):
         trial = opt.ask()

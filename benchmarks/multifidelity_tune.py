@@ -145,6 +145,9 @@ def main() -> None:
                     help="multifidelity.py result file whose setups are shown beside")
     ap.add_argument("--out", type=Path, default=RESULTS / "multifidelity_tune")
     args = ap.parse_args()
+    if not args.simulated.exists():  # read after the Tune runs: check before spending them
+        raise SystemExit(f"{args.simulated} is missing: run benchmarks/multifidelity.py first "
+                         "(raw results are regenerated, not committed), or pass --simulated")
     import ray
 
     seeds = parse_seeds(args.seeds)

@@ -12,7 +12,8 @@ best value any run of this benchmark found), as in benchmarks/quality.py.
 
 Optimisers, each seeded with the run's seed:
 
-- tpe-plugins: `tp.TPE(space, seed=s, **settings)` through the core ask/tell; the pending trials
+- tpe-plugins: `tp.TPE(space, seed=s, **settings)` (settings may also name the benchmark-only
+  variants of benchmark_variants.py) through the core ask/tell; the pending trials
   are the ones asked and not told yet; when k workers are free at once it calls `opt.ask(k)`;
 - optuna: `TPESampler(seed=s, constant_liar=True)` through `study.ask()` / `study.tell()`;
 - hyperopt: hyperopt's TPE driven through Ray Tune's Searcher API,
@@ -60,6 +61,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_variants import make_tpe  # noqa: E402
 from problems import (  # noqa: E402
     HELDOUT_PROBLEMS,
     PROBLEMS,
@@ -109,7 +111,7 @@ class Driver(Protocol):
 
 class TPEPluginsDriver:
     def __init__(self, problem: Problem, seed: int, settings: dict):
-        self.opt = tp.TPE(problem.space, seed=seed, **settings)
+        self.opt = make_tpe(problem.space, seed=seed, **settings)
 
     def ask(self, k: int) -> list[tuple[Any, Any]]:
         trials = [self.opt.ask()] if k == 1 else self.opt.ask(k)
@@ -357,7 +359,7 @@ def time_batch_ask(settings: dict, sizes: Sequence[int] = TIMING_SIZES,
         values = np.sum((X - 0.3) ** 2, axis=1)
         times = []
         for rep in range(repeats):
-            opt = tp.TPE(space, seed=rep, **settings)
+            opt = make_tpe(space, seed=rep, **settings)
             for x, v in zip(X, values, strict=True):
                 opt.add_trial({f"x{i}": float(x[i]) for i in range(10)}, float(v))
             t0 = time.perf_counter()
@@ -600,7 +602,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         ap.error("need at least one seed and worker counts >= 1")
     args.settings = parse_settings(args.settings)
     try:
-        tp.TPE({"x": tp.Float(0.0, 1.0)}, **args.settings)  # refuse bad settings before running
+        make_tpe({"x": tp.Float(0.0, 1.0)}, **args.settings)  # refuse bad settings now
     except (TypeError, ValueError) as e:
         ap.error(f"--settings: {e}")
     if args.label is None:

@@ -8,6 +8,7 @@ import pytest
 
 import tpe_plugins as tp
 from tpe_plugins.pareto import front_ranks, good_mask, hypervolume
+from tpe_plugins.settings import _Variants
 
 ZDT_SPACE = {f"x{i}": tp.Float(0.0, 1.0) for i in range(5)}
 
@@ -142,7 +143,9 @@ def test_constraints_survive_a_round_trip_and_bad_ones_are_refused():
     with pytest.raises(TypeError, match="constraints must be a list of numbers"):
         opt.tell(t, 1.0, constraints=0.5)
     with pytest.raises(ValueError, match="constraint_rule: use 'feasible_first' or 'ctpe'"):
-        tp.TPE({"x": tp.Float(0, 1)}, constraint_rule="penalty")
+        _Variants(constraint_rule="penalty")  # c-TPE is a benchmark-only variant
+    with pytest.raises(TypeError, match="unknown TPE setting"):
+        tp.TPE({"x": tp.Float(0, 1)}, constraint_rule="ctpe")
     opt.tell(t, 1.0, constraints=[0.5])  # infeasible: never the best
     opt.add_trial({"x": 0.2}, 2.0, constraints=[-1.0])
     assert opt.best.value == 2.0 and [p.value for p in opt.pareto] == [2.0]

@@ -151,7 +151,7 @@ def test_pending_trials_count_toward_the_random_start():
     for t in first[:4]:
         opt.tell(t, t.params["x"])
     opt.ask()  # the 9th ask comes from the model, not from a 9th startup point
-    assert opt._sobol_used == 8
+    assert opt._startup.used == 8
 
 
 def test_startup_does_not_repeat_in_a_small_finite_space():

@@ -7,6 +7,7 @@ import numpy as np
 from helpers.problems import SPACE, branin, objective, run
 
 import tpe_plugins as tp
+from tpe_plugins.settings import _Variants
 
 
 def test_auto_kernels_are_joint_alone_and_per_dimension_beside_running_trials_or_in_a_batch():
@@ -76,9 +77,10 @@ def test_conditional_search_finds_the_better_branch():
 
 
 def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
-    """jump_fraction=1: every candidate runs with one numeric coordinate redrawn, but is scored
-    where it was drawn; so the suggestion is the one the model would have made without jumps,
-    with exactly one numeric coordinate changed and the categorical kept."""
+    """jump_fraction=1 (a benchmark-only variant): every candidate runs with one numeric
+    coordinate redrawn, but is scored where it was drawn; so the suggestion is the one the
+    model would have made without jumps, with exactly one numeric coordinate changed and the
+    categorical kept."""
     space = {"x": tp.Float(0, 1), "y": tp.Float(0, 1), "z": tp.Float(0, 1),
              "c": tp.Categorical(["a", "b"])}
     rng = np.random.default_rng(0)
@@ -86,8 +88,8 @@ def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
                for i, (a, b, c) in enumerate(rng.random((30, 3)))]
     moved = []
     for seed in range(5):
-        plain, jumping = (tp.TPE(space, seed=seed, jump_fraction=f, local_fraction=0.0)
-                          for f in (0.0, 1.0))
+        plain, jumping = (tp.TPE(space, seed=seed, local_fraction=0.0) for _ in range(2))
+        jumping._variants = _Variants(jump_fraction=1.0)
         for opt in (plain, jumping):
             for params, value in history:
                 opt.add_trial(params, value)

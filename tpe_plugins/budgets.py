@@ -137,3 +137,18 @@ def bohb_rule(y: np.ndarray, budgets: np.ndarray,
     """`largest_budget_order` in the (ranked, stopped) form of `rank_by_rungs`."""
     return (largest_budget_order(y, budgets, reports, sign, min_points),
             np.zeros(0, dtype=np.int64))
+
+
+def rank_by_budget(y: np.ndarray, budgets: np.ndarray,
+                   reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(ranked, stopped=[]): the furthest budget first, then the value there. Trials trained in
+    full lead by their final values; a stopped trial counts as worse than any trial that went
+    further, so with the good group a fraction of *all* finished trials, it holds the trials
+    the scheduler let through and the stopped ones form the bad group."""
+    finite = np.flatnonzero(~np.isnan(y))
+    curved = budgets != FULL
+    if curved.any():
+        budgets = np.where(curved, budgets, budgets[curved].max())
+    order = np.lexsort((finite, y[finite], -budgets[finite].astype(float)))
+    return finite[order], np.zeros(0, dtype=np.int64)

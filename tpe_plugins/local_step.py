@@ -9,12 +9,17 @@ around the best trial (twice the spread of the trials it was fitted on) goes far
 and straight to the bottom of a bowl. The optimiser takes such a step on a share of its
 single asks (`local_fraction`; a batch carries at most one); the rest stay TPE's.
 
+`propose` decides whether an ask takes the step and where it lands; `quadratic_step` is the fit.
 Stateless, like `sampler.py`: it reads encoded trials and returns encoded coordinates.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from tpe_plugins.history import COMPLETE, History
+from tpe_plugins.sampler import rows_in
+from tpe_plugins.space import Space
 
 EXPAND = 2.0  # trust region: this many times the fitted trials' largest offset from the best
 POINTS_PER_TERM = 2  # trials fitted per coefficient of the separable quadratic (1 + 2 D)
@@ -48,3 +53,42 @@ def quadratic_step(A: np.ndarray, y: np.ndarray, min_width: float) -> np.ndarray
     radius = np.maximum(EXPAND * spread, min_width)
     step = np.clip(np.nan_to_num(step * scale, nan=0.0), -radius, radius)
     return np.clip(A[0] + step, 0.0, 1.0)
+
+
+def propose(h: History, space: Space, fraction: float, min_width: float,
+            rng: np.random.Generator, n: int = 1) -> np.ndarray | None:
+    """On a `fraction` share of the single asks (for a batch of n, with the chance that one of
+    n asks draws it), the encoded row of a quadratic step from the best finished trial; None
+    for a TPE suggestion.
+
+    Only where the step is well defined: one objective, no constraints, enough complete
+    trials at the longest curve on the best one's branch to fit its numeric coordinates,
+    and a step to a point not tried and not running (so concurrent asks take one step
+    per state of the finished history, and TPE suggestions beside it). The random draw is
+    made only then, so that elsewhere (spaces without numeric parameters, say) the
+    suggestions are exactly those without the step.
+    """
+    if fraction == 0 or h.several or h.constraints:
+        return None
+    done = h.where(COMPLETE)
+    if len(done) == 0:
+        return None
+    done = done[h.budget[done] == h.budget[done].max()]  # values on one scale
+    X, y = h.X[: h.n], h.y[: h.n]
+    best = X[done[np.argmin(y[done])]]
+    done = done[np.all(np.isnan(X[done]) == np.isnan(best), axis=1)]  # the best's branch
+    dims = np.flatnonzero((space.kinds != "categorical") & ~np.isnan(best))
+    m = n_points(len(dims))
+    if len(dims) == 0 or len(done) < m:
+        return None
+    # the m best, the oldest first among equal values; no sort of the whole history
+    top = done[y[done] <= np.partition(y[done], m - 1)[m - 1]]
+    top = top[np.argsort(y[top], kind="stable")[:m]]
+    coords = quadratic_step(X[np.ix_(top, dims)], y[top], min_width)
+    row = best.copy()
+    for d, u in zip(dims, coords, strict=True):  # a loop over dimensions: grids snap
+        row[d] = space.snap_dim(d, np.array([u]))[0]
+    share = 1.0 - (1.0 - fraction) ** n
+    if rows_in(row[None, :], X)[0] or rng.random() >= share:
+        return None
+    return row

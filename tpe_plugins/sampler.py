@@ -1,107 +1,17 @@
-"""The TPE step: split observations, fit l(x) and g(x), pick the candidate with the best ratio.
+"""The TPE step: fit l(x) and g(x) on the split observations, pick the best-ratio candidate.
 
-This module is stateless: it reads encoded observations and returns encoded points. The
-optimiser in `optimizer.py` owns the history, the random state and the startup phase.
+This module is stateless: it reads encoded observations and returns encoded points. Which
+trials are good and which bad is decided in `split.py`; the optimiser in `optimizer.py` owns
+the history, the random state and the start-up.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
 from tpe_plugins.parzen import ParzenEstimator
+from tpe_plugins.settings import Settings
 from tpe_plugins.space import Space
-
-Gamma = str | float | Callable[[int], int]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """TPE settings; the defaults are those that won on benchmarks/quality.py."""
-
-    gamma: Gamma = "linear"
-    n_candidates: int = 24
-    prior_weight: float = 1.0
-    min_bandwidth: float = 0.02
-    bandwidth_factor: float = 0.5
-    categorical_mass: float = 0.8
-    weights: str = "uniform"
-    explore_fraction: float = 0.1
-    liar_width: float = 0.25
-    constraint_rule: str = "feasible_first"
-    ties: str = "random"
-    pending_widening: float = 2.0
-    jump_fraction: float = 0.0
-    multivariate: bool | str = "auto"
-    local_fraction: float = 0.2
-
-    def validate(self) -> None:
-        """Refuse settings that would fail later or silently mean something else."""
-        g = self.gamma
-        if isinstance(g, str):
-            if g not in ("sqrt", "linear"):
-                raise ValueError(f"gamma: unknown rule {g!r}; use 'sqrt', 'linear', "
-                                 "a fraction in (0, 1) or a function n -> n_good")
-        elif callable(g):
-            pass
-        elif isinstance(g, float):
-            if not 0 < g < 1:
-                raise ValueError(f"gamma: a fraction must lie in (0, 1), got {g}")
-        else:
-            raise TypeError(f"gamma must be 'sqrt', 'linear', a float fraction in (0, 1) or a "
-                            f"function n -> n_good, got {g!r} (for 10%, write gamma=0.1)")
-        _check_number("n_candidates", self.n_candidates, integer=True, low=1)
-        _check_number("prior_weight", self.prior_weight, low=0, open_low=True)
-        _check_number("min_bandwidth", self.min_bandwidth, low=0, open_low=True, high=1)
-        _check_number("bandwidth_factor", self.bandwidth_factor, low=0, open_low=True)
-        _check_number("categorical_mass", self.categorical_mass, low=0, open_low=True, high=1,
-                      open_high=True)
-        _check_number("explore_fraction", self.explore_fraction, low=0, high=1, open_high=True)
-        _check_number("liar_width", self.liar_width, low=0, open_low=True)
-        _check_number("pending_widening", self.pending_widening, low=0)
-        _check_number("jump_fraction", self.jump_fraction, low=0, high=1)
-        _check_number("local_fraction", self.local_fraction, low=0, high=1)
-        if not isinstance(self.multivariate, bool) and self.multivariate != "auto":
-            raise ValueError(f"multivariate: use True, False or 'auto', got "
-                             f"{self.multivariate!r}")
-        if self.constraint_rule not in ("feasible_first", "ctpe"):
-            raise ValueError(f"constraint_rule: use 'feasible_first' or 'ctpe', got "
-                             f"{self.constraint_rule!r}")
-        if self.ties not in ("random", "first"):
-            raise ValueError(f"ties: use 'random' or 'first', got {self.ties!r}")
-        if self.weights not in ("uniform", "recent"):
-            raise ValueError(f"weights: use 'uniform' or 'recent', got {self.weights!r}")
-
-
-def _check_number(name: str, value: object, *, integer: bool = False, low: float | None = None,
-                  high: float | None = None, open_low: bool = False,
-                  open_high: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite {'int' if integer else 'number'}, "
-                        f"got {value!r}")
-    too_low = low is not None and (value <= low if open_low else value < low)
-    too_high = high is not None and (value >= high if open_high else value > high)
-    if too_low or too_high:
-        lo = "-inf" if low is None else f"{'(' if open_low else '['}{low}"
-        hi = "inf" if high is None else f"{high}{')' if open_high else ']'}"
-        raise ValueError(f"{name} must lie in {lo}, {hi}, got {value}")
-
-
-def n_good(n: int, gamma: Gamma) -> int:
-    """How many of n finished trials form the good group."""
-    if callable(gamma):
-        k = int(gamma(n))
-    elif gamma == "sqrt":
-        k = min(math.ceil(0.25 * math.sqrt(n)), 25)
-    elif gamma == "linear":
-        k = min(math.ceil(0.1 * n), 25)
-    else:
-        k = math.ceil(float(gamma) * n)
-    return int(min(max(k, 1), n))
 
 
 def concurrent_bandwidth_factor(settings: Settings, n_others: float, n_finished: int) -> float:
@@ -154,10 +64,11 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
             settings: Settings, rng: np.random.Generator, n: int = 1,
             liar: bool = True, good_weights: np.ndarray | None = None,
             constraint_splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
-            X_repel: np.ndarray | None = None) -> np.ndarray:
+            X_repel: np.ndarray | None = None, age_ramp: bool = False,
+            jump_fraction: float = 0.0) -> np.ndarray:
     """n encoded points from TPE, (n, D).
 
-    X_good, X_bad: the split of the finished trials (see `budgets.rank_by_rungs`), with their
+    X_good, X_bad: the split of the finished trials (see `split.good_and_bad`), with their
     creation indices as ages. X_pending: running trials, the constant liar's lies. X_repel:
     trials stopped at budgets that say little; like lies, narrow kernels in g(x), but they do
     not count as running (no widening, no switch to per-dimension kernels).
@@ -173,11 +84,14 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     asked alone, with points 0..j-1 added to g(x) as lies: the same narrow kernels a pending
     trial gets. Adding a kernel to g's mixture needs no refit, so ask(64) costs one fit and
     64 small matrix products instead of 64 fits.
+
+    age_ramp, jump_fraction: benchmark-only variants (settings._Variants): hyperopt's age
+    weights, and candidates run with one coordinate redrawn (see `_jump`).
     """
     X_repel = X_pending[:0] if X_repel is None else X_repel
     narrow = np.vstack([X_repel, X_pending])
     Xg, Xb = X_good, np.vstack([X_bad, narrow])
-    if settings.weights == "recent":
+    if age_ramp:
         wg = age_weights(age_good)
         newest = np.full(len(narrow), max(age_good.max(), age_bad.max(initial=0)) + 1)
         wb = age_weights(np.concatenate([age_bad, newest]))
@@ -199,7 +113,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
                          narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw)
 
     C, chunks = _candidates(space, lx, settings, rng, n)
-    X_run = _jump(space, C, chunks, settings.jump_fraction, rng)  # what a picked row runs as
+    X_run = _jump(space, C, chunks, jump_fraction, rng)  # what a picked row runs as
     # a batch's n x n_candidates rows against every observation: per dimension, read g(x) off
     # a grid (within a few 1e-4 in log density; exact sums made ask(64) 6x slower)
     log_g = gx.log_pdf_gridded(C) if gx.univariate and n > 1 else gx.log_pdf(C)
@@ -275,7 +189,8 @@ def _jump(space: Space, C: np.ndarray, chunks: np.ndarray, fraction: float,
     there. A jump in one coordinate of a point the model likes keeps the others exact. With a
     tenth of the draws, Hartmann3 runs of 100 trials ending more than 0.1 above the optimum
     fell from 8 to 1 of 30 (seeds 0-29) and from 12 to 6 of 40 (seeds 100-139; the rest sit in
-    the true local optimum at (0.1, 0.86, 0.57)). It is off by default: on the held-out seeds
+    the true local optimum at (0.1, 0.86, 0.57)). It is a benchmark-only variant
+    (settings._Variants), not a setting: on the held-out seeds
     of benchmarks/parallel.py the sequential regret rose by a third (Branin 0.003 -> 0.014 of
     random's): a tenth of the trials are spent away from the region that precise problems
     are refining.

@@ -1,0 +1,150 @@
+"""The split rules: which finished trials are good (l(x)), which bad (g(x)), which repel.
+
+The heart of TPE. Three regimes share one entry point, `good_and_bad`:
+
+- one objective: finished trials ranked at the budgets their curves reached (budgets.py),
+  feasible ones first, ties with the last good place shuffled across the boundary;
+- several objectives: fronts, then hypervolume contribution (pareto.py), feasible first;
+- constraints: in both, infeasible trials go to the bad group while enough feasible ones exist.
+
+Plain functions over a `History`; the optimiser owns the random state and passes it in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from tpe_plugins import pareto
+from tpe_plugins.budgets import FULL
+from tpe_plugins.history import CODE, COMPLETE, FAILED, PRUNED, History
+from tpe_plugins.settings import Gamma
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # good, bad, repelling trial indices
+RankRule = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+def n_good(n: int, gamma: Gamma) -> int:
+    """How many of n finished trials form the good group."""
+    if callable(gamma):
+        k = int(gamma(n))
+    elif gamma == "sqrt":
+        k = min(math.ceil(0.25 * math.sqrt(n)), 25)
+    elif gamma == "linear":
+        k = min(math.ceil(0.1 * n), 25)
+    else:
+        k = math.ceil(float(gamma) * n)
+    return int(min(max(k, 1), n))
+
+
+def good_and_bad(h: History, *, n_startup: int, gamma: Gamma, rng: np.random.Generator,
+                 rank: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                 ties: str = "random", constraint_rule: str = "feasible_first"
+                 ) -> Split | None:
+    """The good, the bad and the repelling (stopped where their budget says little) trials'
+    indices, or None while the start-up lasts (fewer than n_startup live trials, pending ones
+    included, or fewer than 2 finished). rank: finished indices -> (ranked, stopped), see
+    `FinishedOrder`."""
+    codes = h.codes()
+    n_live = int(np.sum(codes != CODE[FAILED]))
+    if h.several:
+        finished = h.where(COMPLETE)
+        if n_live < n_startup or len(finished) < 2:
+            return None
+        return several_objectives(h.Y, h.violation, finished, n_good(len(finished), gamma))
+    # A pruned trial is judged at the step it reached (budgets.py); one without a curve, or
+    # without a value, has no such step and stays in the bad group.
+    pruned = codes == CODE[PRUNED]
+    judged = pruned & (h.budget[: h.n] >= 0) & ~np.isnan(h.y[: h.n])
+    finished = np.flatnonzero((codes == CODE[COMPLETE]) | judged)
+    if n_live < n_startup or len(finished) < 2:
+        return None
+    ranked, stopped = rank(finished)
+    if len(ranked) == 0:
+        return None
+    if h.constraints and constraint_rule == "feasible_first":
+        ranked = feasible_first(ranked, h.violation)
+    k = n_good(len(ranked), gamma)
+    if ties == "random":
+        ranked = shuffle_ties(ranked, k, (h.y, h.budget, h.violation), rng)
+    return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)]), stopped
+
+
+def several_objectives(Y: np.ndarray, violation: np.ndarray, finished: np.ndarray,
+                       k: int) -> Split:
+    """k good trials of several objectives: the feasible ones by fronts and hypervolume
+    contribution (pareto.py); short of k feasible ones, all of them and then the least
+    violating. Nothing repels."""
+    feasible = finished[violation[finished] <= 0]
+    if len(feasible) >= k:
+        good = feasible[pareto.good_mask(Y[feasible], k)]
+    else:
+        rest = np.setdiff1d(finished, feasible)
+        rest = rest[np.argsort(violation[rest], kind="stable")]
+        good = np.concatenate([feasible, rest[: k - len(feasible)]])
+    return good, np.setdiff1d(finished, good), finished[:0]
+
+
+def feasible_first(ranked: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """`ranked` with the feasible trials first (in their order), then the infeasible ones by
+    violation, least first; so infeasible trials are good only while too few feasible exist."""
+    v = violation[ranked]
+    return ranked[np.lexsort((np.arange(len(ranked)), v, v > 0))]
+
+
+def shuffle_ties(ranked: np.ndarray, k: int, keys: tuple[np.ndarray, ...],
+                 rng: np.random.Generator) -> np.ndarray:
+    """`ranked` with the trials tied with the k-th best (equal in every array of `keys`)
+    shuffled among their places; the random draw is made only when a tie crosses the boundary.
+
+    Why: on a plateau of equal values (CV errors on small data, rounded metrics) a stable
+    sort keeps the oldest tied trials in the good group for good, so l(x) stays on the same
+    few early points and the search stalls there. A seeded shuffle of the tied trials lets
+    each ask see a different part of the plateau. Splitting each tied trial's weight
+    between the groups was measured too, and lost (the plateau problems of
+    benchmarks/parallel.py; docs/benchmarks/local-optima.md).
+    """
+    last = ranked[k - 1]
+    tied = np.ones(len(ranked), dtype=bool)
+    for key in keys:
+        tied &= key[ranked] == key[last]
+    tied = np.flatnonzero(tied)
+    if tied[-1] < k:  # no tie across the boundary
+        return ranked
+    ranked = ranked.copy()
+    ranked[tied] = ranked[rng.permutation(tied)]
+    return ranked
+
+
+class FinishedOrder:
+    """Ranks finished trials of one objective at the budgets they reached, with a rank rule
+    of budgets.py; cached until a trial finishes, so a batch of asks ranks the history once."""
+
+    def __init__(self) -> None:
+        self._key: np.ndarray | None = None
+        self._order: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, h: History, finished: np.ndarray, rule: RankRule
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """(ranked, stopped): the finished trials best first, and those that stopped where
+        their budget says little (they repel like pending trials)."""
+        if self._key is not None and np.array_equal(self._key, finished):
+            return self._order
+        log = h.reports[: h.n_reports]
+        mine = np.isin(log[:, 0], finished)
+        reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
+        budgets = h.budget[finished]
+        budgets = np.where(budgets < 0, FULL, budgets)
+        ranked, stopped = rule(h.y[finished], budgets, reports, float(h.signs[0]))
+        self._key, self._order = finished, (finished[ranked], finished[stopped])
+        return self._order
+
+
+def constraint_splits(h: History, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For the c-TPE variant: per constraint, the rows of X that satisfied it and those that
+    did not (of the trials told with constraints)."""
+    told = np.array(sorted(h.constraints))
+    c = np.array([h.constraints[i] for i in told])
+    return [(X[told[c[:, j] <= 0]], X[told[c[:, j] > 0]]) for j in range(c.shape[1])]
