@@ -152,3 +152,25 @@ def rank_by_budget(y: np.ndarray, budgets: np.ndarray,
         budgets = np.where(curved, budgets, budgets[curved].max())
     order = np.lexsort((finite, y[finite], -budgets[finite].astype(float)))
     return finite[order], np.zeros(0, dtype=np.int64)
+
+
+def rank_final(y: np.ndarray, budgets: np.ndarray,
+               reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
+               min_top: int = 0, stopped_bad: bool = True) -> tuple:
+    """(ranked, stopped, n_judged): the trials at the top budget by their values, then (with
+    stopped_bad) every trial stopped below it, which can only be bad: the good group is drawn
+    from the first n_judged. Fewer than min_top trials at the top: nothing ranked, so the
+    optimiser keeps drawing start-up points."""
+    finite = ~np.isnan(y)
+    curved = budgets != FULL
+    if curved.any():
+        budgets = np.where(curved, budgets, budgets[curved].max())
+    top = np.flatnonzero(finite & (budgets == budgets[finite].max()))
+    none = np.zeros(0, dtype=np.int64)
+    if len(top) < min_top:
+        return none, none, 0
+    top = top[np.lexsort((top, y[top]))]
+    below = np.flatnonzero(finite & (budgets < budgets[finite].max()))
+    if stopped_bad:
+        return np.concatenate([top, below]), none, len(top)
+    return top, below, len(top)

@@ -61,12 +61,13 @@ def good_and_bad(h: History, *, n_startup: int, gamma: Gamma, rng: np.random.Gen
     finished = np.flatnonzero((codes == CODE[COMPLETE]) | judged)
     if n_live < n_startup or len(finished) < 2:
         return None
-    ranked, stopped = rank(finished)
+    ranked, stopped, *judged_first = rank(finished)
     if len(ranked) == 0:
         return None
     if h.constraints and constraint_rule == "feasible_first":
         ranked = feasible_first(ranked, h.violation)
-    k = n_good(len(ranked), gamma)
+    # a rule may rank trials that can only be bad after the first n it judged
+    k = n_good(judged_first[0] if judged_first else len(ranked), gamma)
     if ties == "random":
         ranked = shuffle_ties(ranked, k, (h.y, h.budget, h.violation), rng)
     return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)]), stopped
@@ -137,8 +138,8 @@ class FinishedOrder:
         reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
         budgets = h.budget[finished]
         budgets = np.where(budgets < 0, FULL, budgets)
-        ranked, stopped = rule(h.y[finished], budgets, reports, float(h.signs[0]))
-        self._key, self._order = finished, (finished[ranked], finished[stopped])
+        ranked, stopped, *rest = rule(h.y[finished], budgets, reports, float(h.signs[0]))
+        self._key, self._order = finished, (finished[ranked], finished[stopped], *rest)
         return self._order
 
 
