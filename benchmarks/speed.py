@@ -9,6 +9,9 @@ and trial documents inserted into a `hyperopt.Trials` for hyperopt (`tpe.suggest
     python benchmarks/speed.py           # 100 / 1,000 / 10,000 trials
     python benchmarks/speed.py --quick   # 100 / 1,000 trials, 5 steps
 
+Also times tpe-plugins' batch `opt.ask(64)` at 1,000 finished trials (--batch, 0 to skip);
+the other libraries have no batch ask.
+
 Writes benchmarks/results/speed.md.
 """
 
@@ -95,6 +98,22 @@ def time_tpe_plugins(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
     return asks, totals
 
 
+def time_tpe_plugins_batch(hist: list[tuple[dict, float]], batch: int, steps: int) -> list[float]:
+    """Seconds per `opt.ask(batch)`; each batch is told before the next ask."""
+    space = {name: tp.Float(LOW, HIGH) for name in NAMES}
+    opt = tp.TPE(space, seed=0)
+    for params, value in hist:
+        opt.add_trial(params, value)
+    asks = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        trials = opt.ask(batch)
+        asks.append(time.perf_counter() - t0)
+        for trial in trials:
+            opt.tell(trial, objective(trial.params))
+    return asks
+
+
 # ---------------------------------------------------------------------- optuna
 def time_optuna(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
     import optuna
@@ -175,7 +194,8 @@ def ms(seconds: float) -> str:
 
 
 def write_markdown(path: Path, results: dict[int, dict[str, dict[str, Any]]],
-                   sizes: Sequence[int], command: str, revision: str) -> None:
+                   sizes: Sequence[int], command: str, revision: str,
+                   batch: tuple[int, int, float, int] | None = None) -> None:
     libs = [lib for lib in LIBRARIES if lib in results[sizes[0]]]
     lines = [
         "# Speed: one step with a long history",
@@ -237,6 +257,15 @@ def write_markdown(path: Path, results: dict[int, dict[str, dict[str, Any]]],
             growth = f"{step / previous[1]:.1f}x for {n / previous[0]:.0f}x the trials"
         lines.append(f"| {n:,} | {ms(step)} | {step / n * 1e6:.2f} | {growth} |")
         previous = (n, step)
+    if batch is not None:
+        size, k, seconds, steps = batch
+        lines += [
+            "",
+            f"## Batch ask: tpe-plugins `opt.ask({k})` at {size:,} finished trials",
+            "",
+            f"Median {ms(seconds)} ms per batch ({steps} batches, each told before the next), "
+            f"{ms(seconds / k)} ms per point.",
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -252,6 +281,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--slow-seconds", type=float, default=10.0,
                     help="time budget per library for the slow sizes (default 10 s)")
     ap.add_argument("--libraries", default=",".join(LIBRARIES), help="comma list")
+    ap.add_argument("--batch", type=int, default=64,
+                    help="also time tpe-plugins ask(BATCH) at 1,000 trials (0: skip)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="output folder")
     args = ap.parse_args(argv)
     if args.sizes is None:
@@ -286,8 +317,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{n:>6} trials  {lib:13s} ask {ms(results[n][lib]['ask']):>8} ms  "
                   f"step {ms(results[n][lib]['step']):>8} ms  ({steps} steps, "
                   f"{time.perf_counter() - t0:.1f}s with setup)", flush=True)
+    batch = None
+    if args.batch > 0:
+        size = 1000
+        asks = time_tpe_plugins_batch(history(size), args.batch, max(args.steps // 2, 3))
+        batch = (size, args.batch, float(np.median(asks)), len(asks))
+        print(f"{size:>6} trials  tpe_plugins   ask({args.batch}) {ms(batch[2]):>8} ms  "
+              f"({len(asks)} batches)", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_markdown(args.out / "speed.md", results, args.size_list, command, revision)
+    write_markdown(args.out / "speed.md", results, args.size_list, command, revision, batch)
     print((args.out / "speed.md").read_text())
 
 
