@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from functools import partial
 
+import mf_rules
 import numpy as np
 from lcbench_sim import MAX_EPOCH, SPACE_SPEC, Run, Surrogate, random_configs
 
@@ -28,18 +29,17 @@ def tp_space() -> dict:
     return out
 
 
-# The ways the model can read the rungs (issue 21's candidates); "trusted" is the default.
+# The ways the model can read the rungs (issue 21's candidates); "default" is the core's rule.
 RULES = {
-    "trusted": budgets.rank_by_rungs,
-    "quantile": partial(budgets.rank_by_rungs, min_agreement=-2.0),
-    "final-only": partial(budgets.rank_by_rungs, min_agreement=2.0),
-    "bohb-rule": partial(budgets.bohb_rule, min_points=len(SPACE_SPEC) + 2),
-    "trusted-0.3": partial(budgets.rank_by_rungs, min_agreement=0.3),
-    "trusted-0.7": partial(budgets.rank_by_rungs, min_agreement=0.7),
-    "budget-first": budgets.rank_by_budget,
-    "final-bad": budgets.rank_final,
-    "final-bad-start5": partial(budgets.rank_final, min_top=5),
-    "final-start5": partial(budgets.rank_final, min_top=5, stopped_bad=False),
+    "default": budgets.rank_final,
+    "quantile": partial(mf_rules.rank_by_rungs, min_agreement=-2.0),
+    "trusted": mf_rules.rank_by_rungs,
+    "trusted-0.3": partial(mf_rules.rank_by_rungs, min_agreement=0.3),
+    "trusted-0.7": partial(mf_rules.rank_by_rungs, min_agreement=0.7),
+    "final-only": partial(mf_rules.rank_by_rungs, min_agreement=2.0),
+    "bohb-rule": partial(mf_rules.bohb_rule, min_points=len(SPACE_SPEC) + 2),
+    "budget-first": mf_rules.rank_by_budget,
+    "final-bad": partial(budgets.rank_final, min_top=0),
 }
 
 
@@ -59,7 +59,7 @@ class Driver:
 class TPEDriver(Driver):
     """tpe-plugins' core loop: ask, report every epoch, tell (complete) or prune (stopped)."""
 
-    def __init__(self, seed: int, rule: str = "trusted", **settings):
+    def __init__(self, seed: int, rule: str = "default", **settings):
         self.opt = tp.TPE(tp_space(), seed=seed, **settings)
         self.opt._rank_rule = RULES[rule]  # private hook: the variants are not settings
 
@@ -129,7 +129,7 @@ DRIVERS = {
     "optuna-tpe": OptunaDriver,
     "optuna-tpe-hyperband": lambda seed: OptunaDriver(seed, hyperband=True),
     **{f"tpe-plugins[{rule}]": (lambda seed, rule=rule: TPEDriver(seed, rule))
-       for rule in RULES if rule != "trusted"},
+       for rule in RULES if rule != "default"},
 }
 
 

@@ -10,7 +10,7 @@ reach the budget (default 20 full trainings = 540 epochs). Setups, side by side 
 
 - tpe-plugins MF + ASHA: `tp.TPE`, every epoch reported (`opt.report`), each trial told its
   last value; the model judges it at the epoch it reached (`tpe_plugins.budgets`);
-- tpe-plugins BOHB rule + ASHA: the same, with BOHB's rule swapped in (`budgets.bohb_rule`
+- tpe-plugins BOHB rule + ASHA: the same, with BOHB's rule swapped in (`mf_rules.bohb_rule`
   through the optimiser's private `_rank_rule` hook; it is not a setting): the model is fit
   only on the trials that reached the largest budget that at least D + 2 trials reached
   (BOHB's rule), instead of judging every trial at the epoch it reached;
@@ -58,11 +58,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import learning_curves as lc  # noqa: E402
+import mf_rules  # noqa: E402
 from problems import from_hyperopt, hyperopt_space, sample_uniform  # noqa: E402
 from report import core_revision, machine, run_tasks  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
-from tpe_plugins import budgets  # noqa: E402
 
 SETUPS = ("tpe-plugins MF + ASHA", "tpe-plugins BOHB rule + ASHA",
           "tpe-plugins final-only + ASHA", "random + ASHA",
@@ -201,7 +201,7 @@ def make_driver(setup: str, seed: int) -> tuple[Driver, bool]:
     if setup == "tpe-plugins MF + ASHA":
         return TPEDriver(seed, curves=True), True
     if setup == "tpe-plugins BOHB rule + ASHA":
-        return TPEDriver(seed, curves=True, rule=partial(budgets.bohb_rule,
+        return TPEDriver(seed, curves=True, rule=partial(mf_rules.bohb_rule,
                                                          min_points=len(lc.SPACE) + 2)), True
     if setup == "tpe-plugins final-only + ASHA":
         return TPEDriver(seed, curves=False), True

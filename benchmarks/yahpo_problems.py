@@ -209,6 +209,7 @@ class YahpoProblem:
         """The same through yahpo's own `objective_function` (for checks only)."""
         target = list(self._bench.config.y_names)[self._target]
         full = [{**c, **self.fidelity, self._instance_name: self.instance} for c in configs]
+        self._bench.set_instance(self.instance)  # the BenchmarkSet is shared per scenario
         ys = self._bench.objective_function(full, multithread=False)
         return self._to_loss(np.array([y[target] for y in ys], dtype=float))
 

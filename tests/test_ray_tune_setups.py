@@ -17,7 +17,8 @@ from ray.tune.search import ConcurrencyLimiter, Repeater  # noqa: E402
 from ray.tune.stopper import TrialPlateauStopper  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
-from tpe_plugins.budgets import FULL, flatten, rank_by_rungs  # noqa: E402
+from tpe_plugins.budgets import FULL, flatten, rank_final  # noqa: E402
+from tpe_plugins.split import n_good  # noqa: E402
 from tpe_plugins.integrations.ray_tune import TPESearch  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -36,14 +37,18 @@ def model_order(opt: tp.TPE) -> list[int]:
     done = [t for t in opt.trials if t.state in ("complete", "pruned")]
     y = np.array([t.value for t in done])
     budgets = np.array([max(t.intermediate) if t.intermediate else FULL for t in done])
-    order, _ = rank_by_rungs(y, budgets, flatten([t.intermediate for t in done]))
-    return [done[j].id for j in order]
+    order, _, n_judged = rank_final(y, budgets, flatten([t.intermediate for t in done]),
+                                    min_top=0)
+    return [done[j].id for j in order[:n_judged]]
 
 
-def assert_good_group_won_where_it_stopped(opt: tp.TPE, n_good: int) -> None:
-    """Each of the model's n_good best trials was in the better half at the step it stopped."""
+def assert_good_group_won_where_it_stopped(opt: tp.TPE) -> None:
+    """Each trial of the model's good group (gamma of the judged trials) was in the better
+    half at the step it stopped."""
     by_id = {t.id: t for t in opt.trials}
-    for i in model_order(opt)[:n_good]:
+    judged = model_order(opt)
+    assert judged
+    for i in judged[: n_good(len(judged), opt.settings.gamma)]:
         t = by_id[i]
         rung = max(t.intermediate)
         peers = [u.intermediate[rung] for u in opt.trials if max(u.intermediate) >= rung]
@@ -74,8 +79,8 @@ def test_asha_with_eight_concurrent_trials_learns_from_where_each_stopped(ray_se
     assert any(s < 9 for s in steps.values()) and any(s == 9 for s in steps.values())
     full = [t for t in opt.trials if max(t.intermediate) == 9]
     assert opt.best.value == min(t.value for t in full)  # never an early-stopped trial
-    # the model's good group (10% of 24 -> 3) holds no trial that lost at a rung
-    assert_good_group_won_where_it_stopped(opt, 3)
+    # the model's good group holds no trial that lost at a rung
+    assert_good_group_won_where_it_stopped(opt)
 
 
 def epochs(config):
@@ -102,7 +107,7 @@ def test_hyperband_on_an_epoch_counter_feeds_the_model_at_those_epochs(ray_sessi
         assert set(t.intermediate) == set(range(3, reached[t.value] + 1, 3))
     full = [t for t in opt.trials if max(t.intermediate) == 27]
     assert opt.best.value == min(t.value for t in full)
-    assert_good_group_won_where_it_stopped(opt, 2)  # none that lost where it was cut
+    assert_good_group_won_where_it_stopped(opt)  # none that lost where it was cut
 
 
 def test_time_attr_must_name_a_field():

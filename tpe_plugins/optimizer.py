@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tpe_plugins import history, local_step, pareto, sampler, settings, split
-from tpe_plugins.budgets import rank_by_rungs
+from tpe_plugins.budgets import rank_final
 from tpe_plugins.history import COMPLETE, FAILED, PENDING, PRUNED, History, Trial, TrialState
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.settings import Settings
@@ -55,7 +55,7 @@ class TPE:
         # private hooks for benchmarks: how finished trials with curves of different lengths
         # are ranked (budgets.py; benchmarks/lcbench.py swaps in variants) and the losing
         # variants of settings._Variants (benchmarks/benchmark_variants.py)
-        self._rank_rule = rank_by_rungs
+        self._rank_rule = rank_final
         self._variants = settings._Variants()
 
     @staticmethod
