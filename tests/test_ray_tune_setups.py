@@ -18,8 +18,8 @@ from ray.tune.stopper import TrialPlateauStopper  # noqa: E402
 
 import tpe_plugins as tp  # noqa: E402
 from tpe_plugins.budgets import FULL, flatten, rank_final  # noqa: E402
-from tpe_plugins.split import n_good  # noqa: E402
 from tpe_plugins.integrations.ray_tune import TPESearch  # noqa: E402
+from tpe_plugins.split import n_good  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 pytestmark = pytest.mark.slow
