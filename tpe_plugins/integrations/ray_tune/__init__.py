@@ -10,10 +10,11 @@ Swap it in where `HyperOptSearch` or `OptunaSearch` stood::
 
 One module per job: `space` translates Tune spaces (every bounded domain, with exactly the values
 Tune samples; a choice of dicts is a conditional sub-space), `checkpoint` is the JSON format of
-the searcher's state, `experiment` reads what Tune kept of a run, `persistence` (a part the
-searcher owns) saves, restores and catches up with Tune, and `searcher` holds the
-lifecycle of `TPESearch` (how each end of a trial is recorded is described there);
-`ReportCallback` keeps the HTML report (`tpe_plugins.report`) current while a run goes.
+the searcher's state, `experiment` reads what Tune kept of a run, and `searcher` holds the
+lifecycle of `TPESearch`, calling on what it owns: `settings` (its arguments checked),
+`outcomes` (how each result and each end of a trial is recorded, described there),
+`warm_start` (results known beforehand) and `persistence` (saves, restores and catches up with
+Tune); `ReportCallback` keeps the HTML report (`tpe_plugins.report`) current while a run goes.
 """
 
 try:

@@ -1,18 +1,23 @@
-"""What carries a TPESearch across runs: save/restore, catch-up with Tune, warm start.
+"""What carries a TPESearch across runs: save/restore, and catch-up with Tune's own records.
 
 `Persistence` is a part that `TPESearch` owns (composition, not a mixin): the searcher hands it
 what each call needs as arguments (a `SearcherState`, Tune's records, the space) and applies
 what comes back. It reads and writes no attribute of the searcher, so either side can change
-its insides alone, and this module shows on its own what survives a restart.
+its insides alone, and this module shows on its own what survives a restart. Trials that Tune
+ran but the searcher never recorded (`add_unknown`) also serve the warm start from an earlier
+experiment (`TPESearch.add_evaluated_trials`).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ray.tune.utils.util import unflatten_dict
 
 import tpe_plugins as tp
 from tpe_plugins.optimizer import SpaceMismatch
@@ -49,7 +54,7 @@ class SearcherState:
 
 @dataclass
 class CatchUp:
-    """How Tune's record of a run differs from the searcher's (see `Persistence.catch_up`)."""
+    """How Tune's record of a run differs from the searcher's (see `Persistence.compare`)."""
 
     ended: list[experiment.Record]  # live here, finished or errored in Tune
     unknown: list[experiment.Record]  # finished in Tune, never recorded here
@@ -101,6 +106,14 @@ class Persistence:
         self.restore_error = None
         return state
 
+    def rebuilding(self, exc: Exception) -> None:
+        """Warn that an unreadable searcher file gives way to Tune's record of the trials, and
+        forget the failure, since the searcher is about to be rebuilt from that record."""
+        warnings.warn(f"TPESearch: {exc}; rebuilding the searcher from the trials in "
+                      "Tune's experiment state (none is lost; the random stream restarts)",
+                      RuntimeWarning, stacklevel=3)
+        self.restore_error = None
+
     def _read(self, path: str, space: Any, metric: Any, mode: Any) -> SearcherState:
         state = checkpoint.read(path)
         saved_space = checkpoint.decode_space(state["space"], path)
@@ -133,7 +146,27 @@ class Persistence:
             last={str(k): list(v) for k, v in state["last"].items()},
             paused=set(state["paused"]))
 
-    def catch_up(self, experiment_dir: str, live: Collection[str]) -> CatchUp | None:
+    def catch_up(self, experiment_dir: str, live: Collection[str],
+                 end: Callable[[str, dict | None, bool], None],
+                 add: Callable[[list[experiment.Record]], None]) -> None:
+        """Bring the searcher up to date with Tune's experiment state (see `compare` for why):
+        `end(trial_id, final result or None, error)` the trials it holds as `live` that Tune
+        finished, `add` the finished ones it never recorded, and end the ones Tune lost as if
+        removed (their last value, or failed). Nothing happens when Tune's state is unreadable.
+        """
+        diff = self.compare(experiment_dir, live)
+        if diff is None:
+            return
+        for record in diff.ended:
+            end(record.trial_id, record.result, record.status == experiment.FAILED)
+        add(diff.unknown)
+        for trial_id in diff.lost:
+            logger.warning("TPESearch: trial %s is not in Tune's experiment state (the driver "
+                           "was killed while Tune saved it); Tune will not run it, so it is "
+                           "ended here", trial_id)
+            end(trial_id, None, False)
+
+    def compare(self, experiment_dir: str, live: Collection[str]) -> CatchUp | None:
         """Compare Tune's experiment state with the trials the searcher holds as `live`.
 
         Why: Tune writes its experiment state and the searcher state one after the other and
@@ -155,6 +188,23 @@ class Persistence:
         return CatchUp(ended=[r for r in finished if r.trial_id in live],
                        unknown=[r for r in finished if r.trial_id not in live],
                        lost=[t for t in live if t not in tune_ids])
+
+    def add_unknown(self, opt: tp.TPE, records: list[experiment.Record], space: Any,
+                    core: tp.Space, metric: str | list[str], recorded: Mapping[str, int],
+                    known_keys: Collection[str],
+                    source: str) -> tuple[list[tp.Trial], dict[str, int]]:
+        """Add to `opt` the trials among `records` that the searcher has not recorded (see
+        `unknown`, one per config). Returns the new trials, and the Tune trial ids that ran them
+        (-> core trial id), for the searcher to enter in its own record."""
+        found = self.unknown(records, space, core, metric, recorded, known_keys, source)
+        trials, ids = [], {}
+        for unknown in found:
+            trial = opt.add_trial(unknown.params, unknown.value)
+            trials.append(trial)
+            ids.update(dict.fromkeys(unknown.trial_ids, trial.id))
+        if found:
+            logger.info("TPESearch: recorded %d trial(s) from %s", len(found), source)
+        return trials, ids
 
     def unknown(self, records: list[experiment.Record], space: Any, core: tp.Space,
                 metric: str | list[str], recorded: Mapping[str, int],
@@ -190,3 +240,17 @@ class Persistence:
             out.append(Unknown(members[0][1], mean,
                                [t for t, _, _ in members if t is not None]))
         return out
+
+
+def rerun(trial_id: str, result: dict | None, error: bool) -> experiment.Record | None:
+    """A final result for a Tune trial the searcher never recorded, as a record to add; None
+    when the result holds no config. Why: Tune reruns, after a restore, trials that were
+    suggested after the searcher's last checkpoint, so their results arrive unannounced."""
+    if not result:
+        return None
+    config = unflatten_dict({k[len("config/"):]: v for k, v in result.items()
+                             if k.startswith("config/")})
+    if not config:
+        return None
+    return experiment.Record(trial_id, config, result,
+                             experiment.FAILED if error else experiment.FINISHED)
