@@ -13,11 +13,10 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from pathlib import Path
 
 import numpy as np
+from yahpo_problems import DATA, configure
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "yahpo"
 MAX_EPOCH = 52
 ETA = 3
 RUNGS = (1, 3, 9, 27)  # ASHA's stopping points below MAX_EPOCH (min resource 1, eta 3)
@@ -37,21 +36,6 @@ def allowed_tasks() -> dict[str, list[str]]:
     """The tune and test LCBench tasks of splits.json; nothing else may run."""
     splits = json.loads((DATA / "splits.json").read_text())
     return {"tune": splits["tune"]["lcbench"], "test": splits["test"]["lcbench"]}
-
-
-_CONFIGURED = False
-
-
-def configure() -> None:
-    """Point yahpo-gym at the data once, in the main process (its config file is shared, and
-    concurrent writes from worker processes corrupt it)."""
-    global _CONFIGURED
-    if not _CONFIGURED:
-        from yahpo_gym import local_config
-
-        local_config.init_config()
-        local_config.set_data_path(str(DATA))
-        _CONFIGURED = True
 
 
 class Surrogate:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 
 import lcbench_sim as sim  # noqa: E402
 import numpy as np  # noqa: E402
+import yahpo_problems  # noqa: E402
 from lcbench import FLOOR, RESULTS, reference  # noqa: E402
 from report import core_revision, machine  # noqa: E402
 
@@ -46,7 +47,7 @@ def trainable(config: dict) -> None:
 
     task = config["task"]
     if task not in _CURVES:  # one ONNX session per worker process (actors are reused)
-        sim._CONFIGURED = True  # the main process wrote yahpo's config; workers only read it
+        yahpo_problems._CONFIGURED = True  # the main process wrote yahpo's config
         _CURVES[task] = sim.Surrogate(task)
     params = {p: config[p] for p in sim.SPACE_SPEC}
     curve = _CURVES[task].curves([params])[0]
