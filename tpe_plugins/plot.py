@@ -19,19 +19,18 @@ __all__ = ["Run", "flatten", "importance", "history", "importance_plot",
 
 
 # ====================================================================== figures
-def _plt():
-    import matplotlib
+def _subplots(*grid: int, figsize: tuple[float, float], squeeze: bool = True):
+    """A new Figure and its axes through matplotlib's object API: no pyplot, no global backend
+    switch, so importing or calling this never changes the caller's matplotlib state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, squeeze=squeeze)
 
 
 def history(run: Run):
     """Every finished trial's value and the best so far, by trial number."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _subplots(figsize=(7, 3.6))
     done = run.finished()
     x = np.array([t["id"] for t in done])
     y = np.array([t["value"] for t in done], dtype=float)
@@ -47,10 +46,9 @@ def history(run: Run):
 
 
 def importance_plot(run: Run):
-    plt = _plt()
     scores = importance(run)
     names = sorted(scores, key=scores.get)
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2))
+    fig, ax = _subplots(figsize=(7, 0.4 * len(names) + 1.2))
     ax.barh(names, [scores[n] for n in names], color="C0")
     ax.set_xlabel("share of importance (fANOVA main effects, random forest)")
     ax.set_title("Parameter importance")
@@ -76,34 +74,36 @@ def _numeric_column(values: list) -> np.ndarray:
 
 def parallel_coordinates(run: Run):
     """One line per finished trial across every parameter, coloured by its value."""
-    plt = _plt()
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     done = run.finished()
     names = run.params
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names) + 2), 4))
+    fig, ax = _subplots(figsize=(max(6, 1.2 * len(names) + 2), 4))
     cols = np.column_stack([_numeric_column([t["params"].get(n) for t in done])
                             for n in names])
     y = np.array([t["value"] for t in done], dtype=float)
-    norm = plt.Normalize(np.nanmin(y), np.nanmax(y))
-    cmap = plt.get_cmap("viridis" if run.mode == "min" else "viridis_r")
+    norm = Normalize(np.nanmin(y), np.nanmax(y))
+    cmap = colormaps["viridis" if run.mode == "min" else "viridis_r"]
     for row, v in sorted(zip(cols, y, strict=True), key=lambda r: -r[1] if run.mode == "min"
                          else r[1]):  # best drawn last, on top
         ax.plot(np.arange(len(names)), row, color=cmap(norm(v)), alpha=0.6, lw=1)
     ax.set_xticks(np.arange(len(names)), names, rotation=30, ha="right")
     ax.set_yticks([])
     ax.set_title("Parallel coordinates (each axis scaled to its range; darker = better)")
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=run.metric)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=run.metric)
     fig.tight_layout()
     return fig
 
 
 def slices(run: Run):
     """The value against each parameter, one panel per parameter."""
-    plt = _plt()
     done = run.finished()
     names = run.params
     cols = min(4, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     y = np.array([t["value"] for t in done], dtype=float)
     for ax, name in zip(axes.ravel(), names, strict=False):
         values = [t["params"].get(name) for t in done]
@@ -132,8 +132,7 @@ def slices(run: Run):
 
 def learning_curves(run: Run):
     """Intermediate values by step; the best trials highlighted."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _subplots(figsize=(7, 3.6))
     best_ids = {t["id"] for t in run.best(5)}
     for t in run.trials:
         curve = t.get("curve") or {}
@@ -152,11 +151,10 @@ def learning_curves(run: Run):
 
 def pareto_front(run: Run):
     """Every finished trial on the first two objectives, the non-dominated ones joined."""
-    plt = _plt()
     V = np.array([t["value"][:2] for t in run.finished()], dtype=float)
     on_front = np.array(run.on_front(2), dtype=bool)
     names = run.metric if isinstance(run.metric, list) else ["objective 0", "objective 1"]
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = _subplots(figsize=(6, 4.2))
     ax.scatter(V[~on_front, 0], V[~on_front, 1], s=14, alpha=0.5, label="trial")
     F = V[on_front][np.argsort(V[on_front, 0])]
     ax.plot(F[:, 0], F[:, 1], "o-", color="C3", label="Pareto front")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .importance import importance
-from .run import Run
+from .run import Run, finite_value
 
 _HERE = Path(__file__).parent
 PLOT_MISSING = 'The interactive report needs plotly: pip install "tpe-plugins[plot]"'
@@ -47,7 +47,7 @@ def payload(run: Run, live: bool = False, refresh_s: float = 5.0) -> dict:
     has_constraints = any(t.get("constraints") is not None for t in run.trials)
     trials = []
     for t in run.trials:
-        value = t["value"] if _finite(t["value"]) else None
+        value = t["value"] if finite_value(t["value"]) else None
         trials.append({
             "id": t["id"], "label": t.get("label") or "", "state": t["state"],
             "value": None if value is None else (list(value) if isinstance(value, list)
@@ -55,7 +55,7 @@ def payload(run: Run, live: bool = False, refresh_s: float = 5.0) -> dict:
             "feasible": run.feasible(t) if has_constraints else None,
             "front": id(t) in front, "best": id(t) in best,
             "curve": [[s, v] for s, v in sorted(t["curve"].items(), key=lambda kv: float(kv[0]))
-                      if _finite(v)],
+                      if finite_value(v)],
             "params": {n: _plain(t["params"].get(n)) for n in run.params},
         })
     params = []
@@ -137,14 +137,6 @@ def write_report(run: Run, path: str | os.PathLike, live: bool = False,
             os.unlink(tmp)
         raise
     return path
-
-
-def _finite(value: Any) -> bool:
-    if value is None:
-        return False
-    values = value if isinstance(value, list) else [value]
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-               for v in values)
 
 
 def _plain(v: Any) -> Any:

@@ -96,7 +96,7 @@ class Run:
 
     def finished(self) -> list[dict]:
         """Trials with a finite value (complete, pruned or stopped), in creation order."""
-        return [t for t in self.trials if _finite(t["value"])]
+        return [t for t in self.trials if finite_value(t["value"])]
 
     def feasible(self, t: dict) -> bool:
         c = t.get("constraints")
@@ -130,7 +130,8 @@ class Run:
         return [done[i] for i in order[:k]]
 
 
-def _finite(value: Any) -> bool:
+def finite_value(value: Any) -> bool:
+    """A usable value: a finite number, or a list of them (several objectives)."""
     if value is None:
         return False
     values = value if isinstance(value, list) else [value]
