@@ -19,8 +19,10 @@ def test_a_saved_single_objective_state_continues_exactly():
     assert [sorted(t.intermediate.items()) for t in opt.trials] == \
         [sorted((s, v) for s, v in pairs) for pairs in saved["state"]["intermediate"]]
     assert opt.settings.gamma == "sqrt" and isinstance(opt.pruner, tp.MedianPruner)
+    resaved = tp.TPE.from_state_dict(json.loads(json.dumps(opt.state_dict())))
     nxt = [t.params for t in opt.ask(3)] + [opt.ask().params]
     assert nxt == saved["next"]
+    assert [t.params for t in resaved.ask(3)] + [resaved.ask().params] == nxt
     # and it saves again in the same format, trial for trial
     again = tp.TPE.from_state_dict(SAVED["single"]["state"]).state_dict()
     for key in ("format", "space", "mode", "seed", "X", "y", "state", "params",
