@@ -45,6 +45,15 @@ def value(params: dict) -> float:
     return float(np.sum((x - 0.3) ** 2) + np.sin(3 * x).sum())
 
 
+def next_finished(opt: tp.TPE, running: list, workers: int, out: list) -> tp.Trial:
+    """Fill the workers with new asks (recording them), then the oldest running trial."""
+    while len(running) < workers:
+        t = opt.ask()
+        out.append(repr(t.params))
+        running.append(t)
+    return running.pop(0)
+
+
 def trajectory(space: dict, seed: int, workers: int, batch: int, n: int = 60) -> bytes:
     opt = tp.TPE(space, seed=seed)
     out, running = [], []
@@ -55,11 +64,7 @@ def trajectory(space: dict, seed: int, workers: int, batch: int, n: int = 60) ->
                 out.append(repr(t.params))
                 opt.tell(t, value(t.params))
             continue
-        while len(running) < workers:
-            t = opt.ask()
-            out.append(repr(t.params))
-            running.append(t)
-        t = running.pop(0)
+        t = next_finished(opt, running, workers, out)
         opt.tell(t, value(t.params))
     return "\n".join(out).encode()
 
@@ -69,11 +74,7 @@ def constrained(space: dict, seed: int, workers: int, n: int = 50, **kw) -> byte
     opt = tp.TPE(space, seed=seed, **kw)
     out, running = [], []
     while len(out) < n:
-        while len(running) < workers:
-            t = opt.ask()
-            out.append(repr(t.params))
-            running.append(t)
-        t = running.pop(0)
+        t = next_finished(opt, running, workers, out)
         v = value(t.params)
         opt.tell(t, v, constraints=[math.sin(v) - 0.2, 0.5 - math.cos(2 * v)])
     out.append(repr([(t.id, t.state, t.value, t.constraints) for t in opt.pareto]))
@@ -102,11 +103,7 @@ def curves(space: dict, seed: int, workers: int, n: int = 50, mode: str = "min",
     sign = 1.0 if mode == "min" else -1.0
     out, running = [], []
     while len(out) < n:
-        while len(running) < workers:
-            t = opt.ask()
-            out.append(repr(t.params))
-            running.append(t)
-        t = running.pop(0)
+        t = next_finished(opt, running, workers, out)
         v = value(t.params)
         if t.id % 11 == 5:
             opt.tell(t, None)
