@@ -128,13 +128,15 @@ class FinishedOrder:
         self._order: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, h: History, finished: np.ndarray, rule: RankRule
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """(ranked, stopped): the finished trials best first, and those that stopped where
-        their budget says little (they repel like pending trials)."""
+                 ) -> tuple:
+        """The rule's answer with trial indices: (ranked, stopped) and, where the rule gives
+        it, n_judged (see budgets.rank_final)."""
         if self._key is not None and np.array_equal(self._key, finished):
             return self._order
         log = h.reports[: h.n_reports]
-        mine = np.isin(log[:, 0], finished)
+        is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
+        is_finished[finished] = True
+        mine = is_finished[log[:, 0].astype(np.intp)]
         reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
         budgets = h.budget[finished]
         budgets = np.where(budgets < 0, FULL, budgets)
