@@ -126,3 +126,37 @@ def test_univariate_samples_combine_coordinates_of_different_observations():
     assert mixed(joint) < 0.01  # a component keeps both coordinates of its observation
     assert 0.4 < mixed(apart) < 0.6  # each coordinate picks its own observation
     assert abs(np.mean(apart[:, 0] < 0.5) - 0.5) < 0.05  # the marginals are unchanged
+
+
+def test_cached_truncation_masses_give_the_same_densities_as_a_fresh_fit():
+    """An optimiser keeps g(x)'s truncation masses between asks (MassCache): the densities it
+    then computes must be bit for bit those of a fit from scratch, while the group changes
+    (trials join, one leaves, a bandwidth moves) and with narrow kernels beside them."""
+    from tpe_plugins.mass_cache import MassCache
+
+    space = Space({"x": tp.Float(0, 1), "y": tp.Float(-2, 2), "k": tp.Categorical(list("abc")),
+                   "m": tp.Categorical([{"u": tp.Float(0, 1)}, {"v": tp.Float(1, 9)}])})
+    rng = np.random.default_rng(3)
+    X = space.snap(rng.random((400, len(space))))
+    C = space.snap(rng.random((50, len(space))))
+    cache = MassCache(len(space))
+    for n in (60, 61, 62, 200, 201, 400):
+        ids = np.delete(np.arange(n), n // 3)  # one trial left the group
+        lies = X[rng.integers(0, n, 3)]
+        rows = np.vstack([X[ids], lies])
+        kw = dict(narrow_rows=np.arange(len(ids), len(rows)), narrow_bandwidth=np.full(4, 0.01))
+        fresh = ParzenEstimator(space, rows, np.ones(len(rows)), **kw)
+        cached = ParzenEstimator(space, rows, np.ones(len(rows)), **kw, mass_cache=cache,
+                                 ids=np.concatenate([ids, [-1, -1, -1]]))
+        assert np.array_equal(cached.weights, fresh.weights)
+        assert np.array_equal(cached.log_pdf(C), fresh.log_pdf(C))
+    assert cache._known.any()  # it did keep masses
+
+
+def test_bandwidths_are_rounded_to_fixed_steps_within_a_third_of_a_percent():
+    from tpe_plugins.parzen import round_bandwidth
+
+    bw = np.random.default_rng(0).uniform(0.01, 1.0, 1000)
+    rounded = round_bandwidth(bw)
+    assert np.abs(rounded / bw - 1).max() < 0.0028
+    assert len(np.unique(round_bandwidth(np.linspace(0.100, 0.1005, 50)))) <= 2

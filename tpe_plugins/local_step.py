@@ -86,8 +86,9 @@ def propose(h: History, space: Space, fraction: float, min_width: float,
     top = top[np.argsort(y[top], kind="stable")[:m]]
     coords = quadratic_step(X[np.ix_(top, dims)], y[top], min_width)
     row = best.copy()
-    for d, u in zip(dims, coords, strict=True):  # a loop over dimensions: grids snap
-        row[d] = space.snap_dim(d, np.array([u]))[0]
+    row[dims] = coords
+    for d in dims[space.kinds[dims] == "discrete"]:  # a loop over grid dimensions: they snap
+        row[d] = space.snap_dim(d, row[d:d + 1])[0]
     share = 1.0 - (1.0 - fraction) ** n
     if rows_in(row[None, :], X)[0] or rng.random() >= share:
         return None

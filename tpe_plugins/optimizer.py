@@ -15,6 +15,7 @@ import numpy as np
 from tpe_plugins import history, local_step, pareto, sampler, settings, split
 from tpe_plugins.budgets import rank_final
 from tpe_plugins.history import COMPLETE, FAILED, PENDING, PRUNED, History, Trial, TrialState
+from tpe_plugins.mass_cache import MassCache
 from tpe_plugins.pruners import Pruner
 from tpe_plugins.settings import Settings
 from tpe_plugins.space import Space, space_from_dict
@@ -52,6 +53,7 @@ class TPE:
                                np.array([1.0 if m == "min" else -1.0 for m in modes]))
         self._queue: list[dict] = []
         self._order = split.FinishedOrder()
+        self._g_masses = MassCache(len(self.space))  # g(x)'s kernel masses, reused across asks
         # private hooks for benchmarks: how finished trials with curves of different lengths
         # are ranked (budgets.py; benchmarks/lcbench.py swaps in variants) and the losing
         # variants of settings._Variants (benchmarks/benchmark_variants.py)
@@ -122,7 +124,8 @@ class TPE:
                                n, liar=liar, good_weights=weights, X_repel=X[repel],
                                constraint_splits=split.constraint_splits(h, X) if ctpe else None,
                                age_ramp=self._variants.weights == "recent",
-                               jump_fraction=self._variants.jump_fraction)
+                               jump_fraction=self._variants.jump_fraction,
+                               g_cache=self._g_masses)
         return rows if step is None else np.vstack([step, rows])
 
     def _append(self, row: np.ndarray, params: dict) -> Trial:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tpe_plugins.mass_cache import MassCache
 from tpe_plugins.parzen import ParzenEstimator
 from tpe_plugins.settings import Settings
 from tpe_plugins.space import Space
@@ -65,7 +66,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
             liar: bool = True, good_weights: np.ndarray | None = None,
             constraint_splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
             X_repel: np.ndarray | None = None, age_ramp: bool = False,
-            jump_fraction: float = 0.0) -> np.ndarray:
+            jump_fraction: float = 0.0, g_cache: MassCache | None = None) -> np.ndarray:
     """n encoded points from TPE, (n, D).
 
     X_good, X_bad: the split of the finished trials (see `split.good_and_bad`), with their
@@ -75,7 +76,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     X_seen: every trial so far; a candidate equal to one of them is taken only if no new
     candidate exists (in a batch, a point whose own candidates were all tried takes the best
     new candidate of the whole batch's pool). liar=False: the points of a batch do not repel
-    each other.
+    each other. g_cache: g(x)'s truncation masses from earlier asks, by trial id (age_bad).
     good_weights: weights of the good trials' kernels in l(x) (several objectives: their
     hypervolume contributions); default equal. constraint_splits: for c-TPE, per constraint
     the rows that satisfied it and those that did not; each adds its own log l(x) - log g(x).
@@ -109,15 +110,18 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     # scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches out
     # of the good region; in batches of 10 that did worse than no liar at all.
     lies = np.arange(len(Xb) - len(narrow), len(Xb))
+    ids = np.concatenate([age_bad, np.full(len(narrow), -1)])  # trial ids; narrow ones uncached
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
-                         narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw)
+                         narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw,
+                         mass_cache=g_cache, ids=ids)
 
     C, chunks = _candidates(space, lx, settings, rng, n)
     X_run = _jump(space, C, chunks, jump_fraction, rng)  # what a picked row runs as
-    # a batch's n x n_candidates rows against every observation: per dimension, read g(x) off
-    # a grid (within a few 1e-4 in log density; exact sums made ask(64) 6x slower)
-    log_g = gx.log_pdf_gridded(C) if gx.univariate and n > 1 else gx.log_pdf(C)
-    score = lx.log_pdf(C) - log_g
+    # a batch's n x n_candidates rows against every observation: per dimension, read l(x) and
+    # g(x) off a grid (within a few 1e-4 in log density; exact sums made ask(64) 6x slower)
+    gridded = gx.univariate and n > 1
+    log_g = gx.log_pdf_gridded(C) if gridded else gx.log_pdf(C)
+    score = (lx.log_pdf_gridded(C) if gridded else lx.log_pdf(C)) - log_g
     for X_ok, X_not in constraint_splits or ():  # c-TPE: one density ratio per constraint
         if len(X_ok) and len(X_not):
             ok = ParzenEstimator(space, X_ok, np.ones(len(X_ok)), **kw)
@@ -130,6 +134,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
                                      bandwidth=np.minimum(gx.bandwidth, settings.liar_width
                                                           * lx.bandwidth))
         log_mass_g = np.log(wb.sum() + settings.prior_weight) + log_g
+        lie_features, lie_width = batch_lies.kernel_inputs(C)  # once for the whole batch
     continuous = space.kinds == "continuous"
     repeats = not np.all(np.any(~np.isnan(C[:, continuous]), axis=1))
     picks = np.empty(n, dtype=int)
@@ -143,7 +148,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
                     rows, seen = fresh, np.zeros(len(fresh), dtype=bool)
         s = score[rows]
         if liar and j:  # g(x) grows by the kernels of the points already picked
-            kernels = batch_lies.log_kernels(C[rows], picks[:j])
+            kernels = batch_lies.log_kernels((lie_features[rows], lie_width[rows]), picks[:j])
             peak = kernels.max(axis=1)
             lie = peak + np.log(np.exp(kernels - peak[:, None]).sum(axis=1))
             s = s - np.logaddexp(0.0, lie - log_mass_g[rows])

@@ -87,6 +87,7 @@ class Dim:
     edges: np.ndarray | None = None  # discrete: unit-space cell edges, len(grid) + 1
     values: np.ndarray | None = None  # discrete: the grid values themselves
     n_choices: int = 0
+    span: tuple = ()  # continuous: the range's ends on the (log) scale that decoding inverts
 
     @property
     def name(self) -> str:
@@ -207,7 +208,7 @@ class Space:
             k = int(np.argmin(np.abs(dim.grid - u)))
             value = dim.values[k]
             return int(value) if isinstance(dim.param, Int) else float(value)
-        return _from_unit(dim.param, u)
+        return _from_unit(dim.param, u, dim.span)
 
     def encode(self, params: Any) -> np.ndarray:
         """Params shaped like the space -> one encoded row; errors name the offending path."""
@@ -326,8 +327,8 @@ def _to_unit(p: Float | Int, x: Any) -> Any:
     return (_transform(p, x) - lo) / (hi - lo)
 
 
-def _from_unit(p: Float | Int, u: float) -> float:
-    lo, hi = _transform(p, p.low), _transform(p, p.high)
+def _from_unit(p: Float | Int, u: float, span: tuple) -> float:
+    lo, hi = span  # _transform of p.low and p.high, computed once per space
     t = lo + np.float64(u) * (hi - lo)
     x = np.exp(t) if p.log else t
     return float(min(max(x, p.low), p.high))  # np.clip costs more than the rest on a scalar
@@ -354,7 +355,8 @@ def _numeric_dim(p: Float | Int, path: Path, conditions: tuple) -> Dim:
                          "raise low or set log=False")
     step = p.step
     if step is None:
-        return Dim(path, p, "continuous", conditions)
+        return Dim(path, p, "continuous", conditions,
+                   span=(_transform(p, p.low), _transform(p, p.high)))
     if isinstance(step, bool) or not isinstance(step, (int, float, np.integer, np.floating)) \
             or not step > 0:
         raise ValueError(f"{name}: step must be a positive number, got {step!r}")
