@@ -18,38 +18,40 @@ import numpy as np
 
 
 class MassCache:
-    """log truncation mass per (dimension, trial id), valid for the bandwidth stored with it."""
+    """log truncation mass per (trial id, dimension), valid for the bandwidth stored with it.
+
+    Stored one row per trial id, so that reading a group is a gather of whole rows."""
 
     def __init__(self, n_dims: int):
-        self._bandwidth = np.full(n_dims, np.nan)  # the bandwidth each row was computed at
-        self._mass = np.empty((n_dims, 0))
-        self._known = np.zeros((n_dims, 0), dtype=bool)
+        self._bandwidth = np.full(n_dims, np.nan)  # the bandwidth each column was computed at
+        self._mass = np.empty((0, n_dims))
+        self._known = np.zeros((0, n_dims), dtype=bool)
 
     def log_masses(self, dims: np.ndarray, ids: np.ndarray, mu: np.ndarray,
                    bandwidth: np.ndarray,
                    compute: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """(len(dims), len(ids)) log masses of kernels centred at mu (same shape), all with
         their dimension's `bandwidth`; `compute(mu, s)` (elementwise) fills what is missing."""
-        if len(ids) and ids.max() >= self._mass.shape[1]:
+        if len(ids) and ids.max() >= len(self._mass):
             self._grow(int(ids.max()) + 1)
         moved = self._bandwidth[dims] != bandwidth
         if moved.any():
-            self._known[dims[moved]] = False
+            self._known[:, dims[moved]] = False
             self._bandwidth[dims[moved]] = bandwidth[moved]
-        cells = np.ix_(dims, ids)
-        out = self._mass[cells]
-        missing = ~self._known[cells]
+        every = len(dims) == self._mass.shape[1] and np.array_equal(dims, np.arange(len(dims)))
+        out = self._mass[ids] if every else self._mass[ids][:, dims]  # (ids, dims)
+        missing = ~(self._known[ids] if every else self._known[ids][:, dims])
         if missing.any():
             rows, cols = np.nonzero(missing)
-            fresh = compute(mu[rows, cols], bandwidth[rows])
+            fresh = compute(mu[cols, rows], bandwidth[cols])
             out[rows, cols] = fresh
-            self._mass[dims[rows], ids[cols]] = fresh
-            self._known[dims[rows], ids[cols]] = True
-        return out
+            self._mass[ids[rows], dims[cols]] = fresh
+            self._known[ids[rows], dims[cols]] = True
+        return out.T
 
     def _grow(self, size: int) -> None:
-        size = max(size, 2 * self._mass.shape[1], 64)
-        n_dims, old = self._mass.shape
-        mass, known = np.empty((n_dims, size)), np.zeros((n_dims, size), dtype=bool)
-        mass[:, :old], known[:, :old] = self._mass, self._known
+        size = max(size, 2 * len(self._mass), 64)
+        old, n_dims = self._mass.shape
+        mass, known = np.empty((size, n_dims)), np.zeros((size, n_dims), dtype=bool)
+        mass[:old], known[:old] = self._mass, self._known
         self._mass, self._known = mass, known
