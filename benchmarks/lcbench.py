@@ -7,6 +7,10 @@ figure is the best epoch-52 validation error of any trial trained in full, as re
 task's best known error, relative to random search's regret under the same scheduler (mean over
 seeds, then the geometric mean over tasks; lower is better).
 
+The setups `dehb` and `synetune-{asha,bohb,hypertune,dehb}` (Syne Tune's own schedulers, see
+lcbench_synetune.py) bring their own scheduler: they run only in the `asha-W` columns, with W
+workers, and are compared with random search under our ASHA there.
+
 Protocol (benchmarks/README.md): choose on `--split tune`; a `--split test` run confirms a
 decision made, and each one is logged in benchmarks/results/lcbench_test_log.md.
 
@@ -14,6 +18,8 @@ Runs in the yahpo environment of ../shared/data/yahpo/README.md, e.g.
 
     .venv-yahpo/bin/python benchmarks/lcbench.py --split tune --seeds 0-4 \\
         --setups tpe-plugins,tpe-plugins[quantile],random --schedulers asha-1 --budgets 20
+
+The `synetune-*` setups also need `pip install "syne-tune[gpsearchers,kde]==0.14.2" botorch`.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import lcbench_drivers as drivers  # noqa: E402
 import lcbench_sim as sim  # noqa: E402
+import lcbench_synetune  # noqa: E402
 from report import core_revision, machine, run_tasks  # noqa: E402
 
+SYNETUNE = {f"synetune-{m}" for m in lcbench_synetune.METHODS}  # their own schedulers, like dehb
+OWN_SCHEDULER = {"dehb", *SYNETUNE}
 RESULTS = HERE / "results"
 CACHE = HERE / "cache" / "lcbench-reference.json"
 FLOOR = 0.01  # regrets below 0.01 points of accuracy count as 0.01 (the surrogate's noise)
@@ -71,6 +80,9 @@ def run_one(job: dict) -> dict:
         kind, _, w = job["scheduler"].partition("-")
         if job["setup"] == "dehb":
             run = drivers.dehb(s, budget, int(w) if w else 1, job["seed"])
+        elif job["setup"] in SYNETUNE:
+            run = lcbench_synetune.synetune(job["setup"].removeprefix("synetune-"), s, budget,
+                                            int(w) if w else 1, job["seed"])
         else:
             driver = drivers.DRIVERS[job["setup"]](job["seed"])
             run = (sim.asha(driver, s, budget, int(w)) if kind == "asha" else
@@ -113,13 +125,16 @@ def write_report(runs: list[dict], args: argparse.Namespace, out: Path) -> None:
     table = summarise(runs, refs)
     tasks = sorted({r["task"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
+    packages = ("numpy", "optuna", "DEHB", "onnxruntime", "yahpo-gym")
+    if any(r["setup"] in SYNETUNE for r in runs):
+        packages += ("syne-tune",)
     lines = [f"# LCBench multi-fidelity ({args.split} tasks)", "",
              f"- command: `python benchmarks/lcbench.py {' '.join(sys.argv[1:])}`",
              f"- split: **{args.split}** ("
              f"{'chose the defaults' if args.split == 'tune' else 'confirms; never chose'})",
              f"- tasks ({len(tasks)}): {', '.join(tasks)}; seeds: {seeds[0]}-{seeds[-1]}",
              f"- core: {core_revision()}; {datetime.date.today()}",
-             f"- machine: {machine(('numpy', 'optuna', 'DEHB', 'onnxruntime', 'yahpo-gym'))}",
+             f"- machine: {machine(packages)}",
              "- figure: regret of the best epoch-52 error among fully trained trials over the "
              "task's best known error, / random search's regret under the same scheduler "
              "(mean over seeds, geometric mean over tasks; lower is better). "
@@ -213,14 +228,15 @@ def main() -> None:
     if args.split == "test":
         log_test_run(sys.argv[1:])
     setups = args.setups.split(",")
-    unknown = set(setups) - set(drivers.DRIVERS) - {"dehb"}
+    unknown = set(setups) - set(drivers.DRIVERS) - OWN_SCHEDULER
     if unknown:
         raise SystemExit(f"unknown setups {sorted(unknown)}; known: "
-                         f"{sorted(drivers.DRIVERS) + ['dehb']}")
+                         f"{sorted(drivers.DRIVERS) + sorted(OWN_SCHEDULER)}")
     jobs = [dict(task=t, seed=s, budget=int(b), scheduler=sch, setup=st)
             for t in tasks for b in args.budgets.split(",") for sch in args.schedulers.split(",")
             for st in setups for s in seeds_of(args.seeds)
-            if not (st in ("dehb", "optuna-tpe-hyperband") and not sch.startswith("asha"))]
+            if not ((st in OWN_SCHEDULER or st == "optuna-tpe-hyperband")
+                    and not sch.startswith("asha"))]
     sim.configure()
     for t in tasks:
         reference(t)  # fill the cache before forking

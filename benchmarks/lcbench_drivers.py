@@ -40,6 +40,10 @@ RULES = {
     "bohb-rule": partial(mf_rules.bohb_rule, min_points=len(SPACE_SPEC) + 2),
     "budget-first": mf_rules.rank_by_budget,
     "final-bad": partial(budgets.rank_final, min_top=0),
+    "good-third": partial(mf_rules.rank_final_sized, size="third"),
+    "good-half": partial(mf_rules.rank_final_sized, size="half"),
+    "good-sqrt": partial(mf_rules.rank_final_sized, size="sqrt"),
+    "min-top-3": partial(budgets.rank_final, min_top=3),
 }
 
 

@@ -8,10 +8,12 @@ Each takes (y, budgets, reports, sign) like `tpe_plugins.budgets.rank_final` and
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.stats import rankdata
 
-from tpe_plugins.budgets import top_budgets
+from tpe_plugins.budgets import MIN_TOP, rank_final, top_budgets
 
 MIN_PAIRS = 5  # trials that reached both a rung and the top before its agreement counts
 MIN_AGREEMENT = 0.5
@@ -123,3 +125,19 @@ def values_at(y: np.ndarray, budgets: np.ndarray,
     values[np.flatnonzero(finite), own[finite]] = y[finite]
     values[~finite] = np.nan
     return values
+
+
+def rank_final_sized(y: np.ndarray, budgets: np.ndarray,
+                     reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
+                     size: str = "third", min_top: int = MIN_TOP):
+    """`rank_final` with another good-group size among the judged trials: "third" (the share
+    ASHA promotes, eta = 3), "half" or "sqrt" of the n judged, instead of the gamma rule on
+    them (10%: one or two trials at 20 trainings). The split sizes the good group with the
+    optimiser's gamma from the count a rule returns, so this returns the count whose linear
+    gamma (min(ceil(0.1 n), 25)) gives the wanted size."""
+    ranked, stopped, n_judged = rank_final(y, budgets, reports, sign, min_top=min_top)
+    if n_judged == 0:
+        return ranked, stopped, 0
+    k = {"third": math.ceil(n_judged / 3), "half": math.ceil(n_judged / 2),
+         "sqrt": math.ceil(math.sqrt(n_judged))}[size]
+    return ranked, stopped, 10 * min(k, n_judged, 25)
