@@ -134,6 +134,9 @@ DRIVERS = {
     "optuna-tpe-hyperband": lambda seed: OptunaDriver(seed, hyperband=True),
     **{f"tpe-plugins[{rule}]": (lambda seed, rule=rule: TPEDriver(seed, rule))
        for rule in RULES if rule != "default"},
+    # settings the single-fidelity corpus re-decides, checked under the schedulers too
+    "tpe-plugins[gamma=sqrt]": lambda seed: TPEDriver(seed, gamma="sqrt"),
+    "tpe-plugins[gamma=linear]": lambda seed: TPEDriver(seed, gamma="linear"),
 }
 
 
