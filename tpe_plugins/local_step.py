@@ -65,8 +65,9 @@ def propose(h: History, space: Space, fraction: float, min_width: float,
     trials at the longest curve on the best one's branch to fit its numeric coordinates,
     and a step to a point not tried and not running (so concurrent asks take one step
     per state of the finished history, and TPE suggestions beside it). The random draw is
-    made only then, so that elsewhere (spaces without numeric parameters, say) the
-    suggestions are exactly those without the step.
+    made only where the step can be fitted, so that elsewhere (spaces without numeric
+    parameters, say) the suggestions are exactly those without the step; it comes before
+    the fit, which most asks then skip.
     """
     if fraction == 0 or h.several or h.constraints:
         return None
@@ -81,6 +82,8 @@ def propose(h: History, space: Space, fraction: float, min_width: float,
     m = n_points(len(dims))
     if len(dims) == 0 or len(done) < m:
         return None
+    if rng.random() >= 1.0 - (1.0 - fraction) ** n:  # drawn before the fit: most asks skip it
+        return None
     # the m best, the oldest first among equal values; no sort of the whole history
     top = done[y[done] <= np.partition(y[done], m - 1)[m - 1]]
     top = top[np.argsort(y[top], kind="stable")[:m]]
@@ -89,7 +92,6 @@ def propose(h: History, space: Space, fraction: float, min_width: float,
     row[dims] = coords
     for d in dims[space.kinds[dims] == "discrete"]:  # a loop over grid dimensions: they snap
         row[d] = space.snap_dim(d, row[d:d + 1])[0]
-    share = 1.0 - (1.0 - fraction) ** n
-    if rows_in(row[None, :], X)[0] or rng.random() >= share:
+    if rows_in(row[None, :], X)[0]:
         return None
     return row
