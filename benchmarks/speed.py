@@ -1,10 +1,12 @@
 """Speed of one optimisation step with a long history, 10 continuous dimensions.
 
 For each history size (100, 1,000 and 10,000 finished trials) every library gets a prefilled
-history of the same random points, then runs a few steps: ask (suggest the next point),
-evaluate, tell. The history is built the fast way in each library: `TPE.add_trial` for
-tpe-plugins, `study.add_trials(create_trial(...))` for optuna (default `TPESampler(seed=0)`),
-and trial documents inserted into a `hyperopt.Trials` for hyperopt (`tpe.suggest`).
+history of the same random points, then runs steps: ask (suggest the next point), evaluate,
+tell. The libraries take turns, one step each, so that a slower or faster spell of a shared
+machine falls on all of them alike and the ratios stay comparable. The history is built the
+fast way in each library: `TPE.add_trial` for tpe-plugins, `study.add_trials(create_trial(...))`
+for optuna (default `TPESampler(seed=0)`), and trial documents inserted into a
+`hyperopt.Trials` for hyperopt (`tpe.suggest`).
 
     python benchmarks/speed.py           # 100 / 1,000 / 10,000 trials
     python benchmarks/speed.py --quick   # 100 / 1,000 trials, 5 steps
@@ -19,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,7 @@ LABELS = {"tpe_plugins": "tpe-plugins TPE", "optuna_tpe": "optuna TPESampler",
           "hyperopt_tpe": "hyperopt tpe.suggest"}
 NAMES = [f"x{i}" for i in range(DIM)]
 
-Timings = tuple[list[float], list[float]]  # (ask seconds, ask+evaluate+tell seconds) per step
+Step = tuple[float, float]  # (ask seconds, ask+evaluate+tell seconds) of one step
 
 
 class Budget:
@@ -80,22 +83,17 @@ def history(n: int, seed: int = 0) -> list[tuple[dict, float]]:
 
 
 # ---------------------------------------------------------------------- tpe-plugins
-def time_tpe_plugins(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
+def time_tpe_plugins(hist: list[tuple[dict, float]]) -> Iterator[Step]:
     space = {name: tp.Float(LOW, HIGH) for name in NAMES}
     opt = tp.TPE(space, seed=0)
     for params, value in hist:
         opt.add_trial(params, value)
-    asks, totals = [], []
-    budget.start = time.perf_counter()
-    while budget.more(len(asks)):
+    while True:
         t0 = time.perf_counter()
         trial = opt.ask()
         t1 = time.perf_counter()
         opt.tell(trial, objective(trial.params))
-        t2 = time.perf_counter()
-        asks.append(t1 - t0)
-        totals.append(t2 - t0)
-    return asks, totals
+        yield t1 - t0, time.perf_counter() - t0
 
 
 def time_tpe_plugins_batch(hist: list[tuple[dict, float]], batch: int, steps: int) -> list[float]:
@@ -115,7 +113,7 @@ def time_tpe_plugins_batch(hist: list[tuple[dict, float]], batch: int, steps: in
 
 
 # ---------------------------------------------------------------------- optuna
-def time_optuna(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
+def time_optuna(hist: list[tuple[dict, float]]) -> Iterator[Step]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -124,22 +122,17 @@ def time_optuna(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
     study.add_trials([optuna.trial.create_trial(params=params, value=value,
                                                 distributions={n: dist for n in NAMES})
                       for params, value in hist])
-    asks, totals = [], []
-    budget.start = time.perf_counter()
-    while budget.more(len(asks)):
+    while True:
         t0 = time.perf_counter()
         trial = study.ask()
         params = {n: trial.suggest_float(n, LOW, HIGH) for n in NAMES}  # sampling happens here
         t1 = time.perf_counter()
         study.tell(trial, objective(params))
-        t2 = time.perf_counter()
-        asks.append(t1 - t0)
-        totals.append(t2 - t0)
-    return asks, totals
+        yield t1 - t0, time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------- hyperopt
-def time_hyperopt(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
+def time_hyperopt(hist: list[tuple[dict, float]]) -> Iterator[Step]:
     from hyperopt import JOB_STATE_DONE, STATUS_OK, Domain, Trials, hp, tpe
 
     domain = Domain(objective, {n: hp.uniform(n, LOW, HIGH) for n in NAMES})
@@ -155,10 +148,7 @@ def time_hyperopt(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
 
     trials.insert_trial_docs([done_doc(tid, p, v) for tid, (p, v) in enumerate(hist)])
     trials.refresh()
-    asks, totals = [], []
-    budget.start = time.perf_counter()
-    while budget.more(len(asks)):
-        step = len(asks)
+    for step in itertools.count():
         tid = len(hist) + step
         t0 = time.perf_counter()
         doc = tpe.suggest([tid], domain, trials, seed=step)[0]
@@ -166,15 +156,32 @@ def time_hyperopt(hist: list[tuple[dict, float]], budget: Budget) -> Timings:
         params = {n: float(doc["misc"]["vals"][n][0]) for n in NAMES}
         trials.insert_trial_docs([done_doc(tid, params, objective(params))])
         trials.refresh()
-        t2 = time.perf_counter()
-        asks.append(t1 - t0)
-        totals.append(t2 - t0)
-    return asks, totals
+        yield t1 - t0, time.perf_counter() - t0
 
 
-TIMERS: dict[str, Callable[[list[tuple[dict, float]], Budget], Timings]] = {
+TIMERS: dict[str, Callable[[list[tuple[dict, float]]], Iterator[Step]]] = {
     "tpe_plugins": time_tpe_plugins, "optuna_tpe": time_optuna, "hyperopt_tpe": time_hyperopt,
 }
+
+
+def interleaved(hist: list[tuple[dict, float]], args: argparse.Namespace) -> dict[str, list[Step]]:
+    """Every library's steps on `hist`, taken in turns (one step each per round). A library
+    that is slow at 10,000 trials stops after `--slow-steps` once `--slow-seconds` passed."""
+    libs = list(args.library_list)
+    runs = {lib: TIMERS[lib](hist) for lib in libs}
+    for run in runs.values():
+        next(run)  # the first step after the prefill, untimed: one-time set-up in any library
+    steps: dict[str, list[Step]] = {lib: [] for lib in libs}
+    budgets = {lib: Budget(args.steps, args.slow_steps if lib != "tpe_plugins"
+                           and len(hist) >= 10_000 else args.steps, args.slow_seconds)
+               for lib in libs}
+    active = list(libs)
+    while active:
+        for lib in list(active):
+            steps[lib].append(next(runs[lib]))
+            if not budgets[lib].more(len(steps[lib])):
+                active.remove(lib)
+    return steps
 
 
 # ---------------------------------------------------------------------- report
@@ -201,7 +208,8 @@ def write_markdown(path: Path, results: dict[int, dict[str, dict[str, Any]]],
         "# Speed: one step with a long history",
         "",
         f"- command: `{command}`",
-        f"- machine: {machine()} (cores shared with other work; timings are medians)",
+        f"- machine: {machine()} (a virtual machine whose host may be shared; the libraries take "
+        "turns step by step, so a slow spell falls on all of them; timings are medians)",
         f"- date: {datetime.date.today().isoformat()}",
         f"- versions: {versions()}",
         f"- tpe_plugins core: git {revision}",
@@ -305,18 +313,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for n in args.size_list:
         hist = history(n)
         results[n] = {}
-        for lib in args.library_list:
-            slow = lib != "tpe_plugins" and n >= 10_000
-            budget = Budget(args.steps, args.slow_steps if slow else args.steps,
-                            args.slow_seconds)
-            t0 = time.perf_counter()
-            asks, totals = TIMERS[lib](hist, budget)
-            steps = len(asks)
+        for lib, steps in interleaved(hist, args).items():
+            asks, totals = np.array(steps).T
             results[n][lib] = {"ask": float(np.median(asks)), "step": float(np.median(totals)),
-                               "steps": steps}
+                               "steps": len(steps)}
             print(f"{n:>6} trials  {lib:13s} ask {ms(results[n][lib]['ask']):>8} ms  "
-                  f"step {ms(results[n][lib]['step']):>8} ms  ({steps} steps, "
-                  f"{time.perf_counter() - t0:.1f}s with setup)", flush=True)
+                  f"step {ms(results[n][lib]['step']):>8} ms  ({len(steps)} steps)", flush=True)
     batch = None
     if args.batch > 0:
         size = 1000
