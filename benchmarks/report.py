@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import platform
@@ -28,9 +29,15 @@ def machine(packages: tuple[str, ...] = ()) -> str:
     return f"{text}, {versions}" if versions else text
 
 
+@functools.cache
 def core_revision() -> str:
-    """The git commit of the tpe_plugins core in use, marked when it has uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
+    """The git commit of the tpe_plugins core this process imported, marked when it has
+    uncommitted changes. Read once, when report.py is imported (before any run), so that a
+    commit made while a long benchmark runs does not relabel the code it loaded; the repository
+    is the one that holds the imported package (a worktree on PYTHONPATH names its own)."""
+    import tpe_plugins
+
+    root = Path(tpe_plugins.__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
                                 capture_output=True, text=True).stdout.strip()
@@ -39,6 +46,9 @@ def core_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + (" with uncommitted changes to tpe_plugins/" if dirty else "")
+
+
+core_revision()  # at import: the revision of the code the benchmark is about to run
 
 
 def run_tasks(tasks: Sequence, run_one: Callable[[Any], dict], jobs: int,
