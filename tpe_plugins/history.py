@@ -261,12 +261,15 @@ class History:
                 self.record_constraints(i, c)
 
 
+_PLAIN = frozenset({bool, int, float, str, type(None)})  # immutable: shared, not copied
+
+
 def copy_params(params: Any) -> Any:
     """A deep copy of params as `Space.decode` builds them (dicts and lists of numbers and
     strings); a user's constant of another type is deep-copied. copy.deepcopy's memo made
     it most of the cost of ask(64) and of tell."""
-    if isinstance(params, dict):
-        return {k: copy_params(v) for k, v in params.items()}
+    if isinstance(params, dict):  # a flat dict of plain values, the common case, in one pass
+        return {k: v if type(v) in _PLAIN else copy_params(v) for k, v in params.items()}
     if isinstance(params, list):
         return [copy_params(v) for v in params]
     if params is None or isinstance(params, (bool, int, float, str, np.generic)):
