@@ -1,8 +1,9 @@
 """Multi-fidelity on real learning curves: LCBench through YAHPO Gym, at equal epochs.
 
 Each run spends a budget of epochs (20 or 100 full trainings of 52 epochs) on one LCBench task
-under one scheduler: asynchronous successive halving with W simulated workers (`asha-W`),
-synchronous successive halving (`sha`) or Hyperband (`hyperband`); see lcbench_sim.py. The
+under one scheduler: asynchronous successive halving with W simulated workers (`asha-W`;
+`asha3-W` has a grace period of 3 epochs, rungs 3, 9, 27), synchronous successive halving
+(`sha`) or Hyperband (`hyperband`); see lcbench_sim.py. The
 figure is the best epoch-52 validation error of any trial trained in full, as regret over the
 task's best known error, relative to random search's regret under the same scheduler (mean over
 seeds, then the geometric mean over tasks; lower is better).
@@ -86,6 +87,7 @@ def run_one(job: dict) -> dict:
         else:
             driver = drivers.DRIVERS[job["setup"]](job["seed"])
             run = (sim.asha(driver, s, budget, int(w)) if kind == "asha" else
+                   sim.asha(driver, s, budget, int(w), rungs=(3, 9, 27)) if kind == "asha3" else
                    sim.synchronous(driver, s, budget, hyperband=kind == "hyperband"))
         out.update(best=drivers.best_or_nan(run), trace=run.trace, n_trials=run.n_trials,
                    n_full=run.n_full)

@@ -120,11 +120,13 @@ class Run:
         return self.trace[-1][1] if self.trace else math.inf
 
 
-def asha(driver, surrogate: Surrogate, budget: int, workers: int) -> Run:
+def asha(driver, surrogate: Surrogate, budget: int, workers: int,
+         rungs: tuple[int, ...] = RUNGS) -> Run:
     """Asynchronous successive halving, Ray's ASHAScheduler rule (stop at a rung unless in the
-    top 1/ETA of the values recorded there), W workers, one epoch per time unit each."""
+    top 1/ETA of the values recorded there), W workers, one epoch per time unit each. `rungs`:
+    the stopping points (a grace period of 3 epochs: (3, 9, 27))."""
     run = Run(budget)
-    recorded: dict[int, list[float]] = {r: [] for r in RUNGS}
+    recorded: dict[int, list[float]] = {r: [] for r in rungs}
     events: list[tuple[float, int, int]] = []  # (time, sequence, worker)
     state: dict[int, tuple] = {}
     sequence = 0
@@ -135,7 +137,7 @@ def asha(driver, surrogate: Surrogate, budget: int, workers: int) -> Run:
         run.n_trials += 1
         curve = surrogate.curves([config])[0]
         state[worker] = (trial, curve, 0)
-        heapq.heappush(events, (now + RUNGS[0], sequence, worker))
+        heapq.heappush(events, (now + rungs[0], sequence, worker))
         sequence += 1
 
     for w in range(workers):
@@ -143,7 +145,7 @@ def asha(driver, surrogate: Surrogate, budget: int, workers: int) -> Run:
     while events and not run.done:
         now, _, w = heapq.heappop(events)
         trial, curve, epoch = state[w]
-        target = next((r for r in RUNGS if r > epoch), MAX_EPOCH)
+        target = next((r for r in rungs if r > epoch), MAX_EPOCH)
         for e in range(epoch + 1, target + 1):
             driver.report(trial, e, curve[e - 1])
         run.spend(target - epoch)
@@ -161,7 +163,7 @@ def asha(driver, surrogate: Surrogate, budget: int, workers: int) -> Run:
         elif stop:
             driver.finish(trial, target, curve[target - 1], complete=False)
         else:
-            nxt = next((r for r in RUNGS if r > target), MAX_EPOCH)
+            nxt = next((r for r in rungs if r > target), MAX_EPOCH)
             state[w] = (trial, curve, target)
             heapq.heappush(events, (now + nxt - target, sequence, w))
             sequence += 1
