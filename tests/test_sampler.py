@@ -66,7 +66,7 @@ def test_conditional_search_finds_the_better_branch():
         return base + 0.5 + (m["w"] - 0.5) ** 2
 
     late_a = []
-    for seed in range(5):
+    for seed in range(20):  # 20 seeds: the share of late trials varies by seed (9 to 20 of 30)
         opt = tp.TPE(space, seed=seed)
         for _ in range(60):
             t = opt.ask()
