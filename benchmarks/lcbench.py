@@ -87,7 +87,7 @@ def run_one(job: dict) -> dict:
         else:
             driver = drivers.DRIVERS[job["setup"]](job["seed"])
             run = (sim.asha(driver, s, budget, int(w)) if kind == "asha" else
-                   sim.asha(driver, s, budget, int(w), rungs=(3, 9, 27)) if kind == "asha3" else
+                   sim.asha(driver, s, budget, int(w), rungs=sim.RUNGS[1:]) if kind == "asha3" else
                    sim.synchronous(driver, s, budget, hyperband=kind == "hyperband"))
         out.update(best=drivers.best_or_nan(run), trace=run.trace, n_trials=run.n_trials,
                    n_full=run.n_full)
@@ -238,7 +238,7 @@ def main() -> None:
             for t in tasks for b in args.budgets.split(",") for sch in args.schedulers.split(",")
             for st in setups for s in seeds_of(args.seeds)
             if not ((st in OWN_SCHEDULER or st == "optuna-tpe-hyperband")
-                    and not sch.startswith("asha"))]
+                    and sch.partition("-")[0] != "asha")]  # their own rungs: asha-W only
     sim.configure()
     for t in tasks:
         reference(t)  # fill the cache before forking

@@ -47,6 +47,11 @@ RULES = {
 }
 
 
+# rank_final_sized returns a count that the linear gamma turns into its group size (the
+# screen ran when linear was the default), so those variants keep it
+RULE_SETTINGS = {rule: {"gamma": "linear"} for rule in ("good-third", "good-half", "good-sqrt")}
+
+
 class Driver:
     own_pruner = False
 
@@ -132,10 +137,10 @@ DRIVERS = {
     "random": RandomDriver,
     "optuna-tpe": OptunaDriver,
     "optuna-tpe-hyperband": lambda seed: OptunaDriver(seed, hyperband=True),
-    **{f"tpe-plugins[{rule}]": (lambda seed, rule=rule: TPEDriver(seed, rule))
+    **{f"tpe-plugins[{rule}]": (lambda seed, rule=rule: TPEDriver(seed, rule,
+                                                                  **RULE_SETTINGS.get(rule, {})))
        for rule in RULES if rule != "default"},
-    # settings the single-fidelity corpus re-decides, checked under the schedulers too
-    "tpe-plugins[gamma=sqrt]": lambda seed: TPEDriver(seed, gamma="sqrt"),
+    # the gamma the single-fidelity corpus replaced, checked under the schedulers too
     "tpe-plugins[gamma=linear]": lambda seed: TPEDriver(seed, gamma="linear"),
 }
 

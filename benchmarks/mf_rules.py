@@ -134,7 +134,8 @@ def rank_final_sized(y: np.ndarray, budgets: np.ndarray,
     ASHA promotes, eta = 3), "half" or "sqrt" of the n judged, instead of the gamma rule on
     them (10%: one or two trials at 20 trainings). The split sizes the good group with the
     optimiser's gamma from the count a rule returns, so this returns the count whose linear
-    gamma (min(ceil(0.1 n), 25)) gives the wanted size."""
+    gamma (min(ceil(0.1 n), 25)) gives the wanted size; lcbench_drivers.py runs these
+    variants with gamma="linear"."""
     ranked, stopped, n_judged = rank_final(y, budgets, reports, sign, min_top=min_top)
     if n_judged == 0:
         return ranked, stopped, 0
