@@ -44,6 +44,11 @@ RULES = {
     "good-half": partial(mf_rules.rank_final_sized, size="half"),
     "good-sqrt": partial(mf_rules.rank_final_sized, size="sqrt"),
     "min-top-3": partial(budgets.rank_final, min_top=3),
+    "ladder-0": partial(mf_rules.rank_ladder, floor=0.0),
+    "ladder-0.15": partial(mf_rules.rank_ladder, floor=0.15),
+    "ladder-0.5": partial(mf_rules.rank_ladder, floor=0.5),
+    "ladder-0.5-m3": partial(mf_rules.rank_ladder, floor=0.5, min_top=3),
+    "ladder-0.5-m8": partial(mf_rules.rank_ladder, floor=0.5, min_top=8),
 }
 
 

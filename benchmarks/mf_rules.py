@@ -142,3 +142,31 @@ def rank_final_sized(y: np.ndarray, budgets: np.ndarray,
     k = {"third": math.ceil(n_judged / 3), "half": math.ceil(n_judged / 2),
          "sqrt": math.ceil(math.sqrt(n_judged))}[size]
     return ranked, stopped, 10 * min(k, n_judged, 25)
+
+
+def rank_ladder(y: np.ndarray, budgets: np.ndarray,
+                reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
+                floor: float = 0.15, min_top: int = MIN_TOP):
+    """(ranked, stopped=[], n_judged): judge at the highest budget that at least `min_top`
+    finished trials reached, but never below `floor` of the longest curve (where an early rung
+    ranks noise); the trials that reached it by their value there, every other one bad.
+    Until some such budget has min_top trials, start-up points (n_judged 0)."""
+    none = np.zeros(0, dtype=np.int64)
+    finite = ~np.isnan(y)
+    if not finite.any():
+        return none, none, 0
+    budgets = top_budgets(budgets)
+    levels = np.unique(budgets[finite])
+    if len(levels) <= 1:
+        first = np.flatnonzero(finite)
+        return first[np.lexsort((first, y[first]))], none, int(finite.sum())
+    reached = (budgets[finite][:, None] >= levels[None, :]).sum(axis=0)
+    eligible = np.flatnonzero((reached >= min_top) & (levels >= floor * levels[-1]))
+    if len(eligible) == 0:
+        return none, none, 0
+    at = eligible[-1]
+    value = values_at(y, budgets, reports, sign, levels)[:, at]
+    judged = finite & ~np.isnan(value)
+    first = np.flatnonzero(judged)
+    first = first[np.lexsort((first, value[first]))]
+    return np.concatenate([first, np.flatnonzero(finite & ~judged)]), none, len(first)
