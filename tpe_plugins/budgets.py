@@ -63,9 +63,9 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     if below.any() and at_top.sum() < min_top:
         return none, none, 0
     judged = at_top | (below & (y < y[at_top].min()))
-    first = np.flatnonzero(judged)
-    first = first[np.lexsort((first, y[first]))]  # by value, the oldest first among equals
-    return np.concatenate([first, np.flatnonzero(finite & ~judged)]), none, len(first)
+    first = judged.nonzero()[0]
+    first = first[np.argsort(y[first], kind="stable")]  # by value, the oldest first among equals
+    return np.concatenate([first, (finite & ~judged).nonzero()[0]]), none, len(first)
 
 
 def flatten(curves: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

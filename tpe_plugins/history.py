@@ -88,12 +88,12 @@ class History:
 
     def where(self, *states: TrialState) -> np.ndarray:
         """Indices of the trials in any of these states, oldest first."""
-        codes = self.codes()
+        codes = self.codes()  # .nonzero()[0]: np.flatnonzero without its wrappers (per ask)
         if len(states) == 1:
-            return np.flatnonzero(codes == CODE[states[0]])
+            return (codes == CODE[states[0]]).nonzero()[0]
         wanted = np.zeros(len(STATES), dtype=bool)  # a lookup by code, not np.isin's sort
         wanted[[CODE[s] for s in states]] = True
-        return np.flatnonzero(wanted[codes])
+        return wanted[codes].nonzero()[0]
 
     def state(self, i: int) -> TrialState:
         return STATES[self.code[i]]

@@ -77,7 +77,8 @@ def propose(h: History, space: Space, fraction: float, min_width: float,
     done = done[h.budget[done] == h.budget[done].max()]  # values on one scale
     X, y = h.X[: h.n], h.y[: h.n]
     best = X[done[np.argmin(y[done])]]
-    done = done[np.all(np.isnan(X[done]) == np.isnan(best), axis=1)]  # the best's branch
+    if len(space.selectors):  # the best's branch (without conditions every trial is on it)
+        done = done[np.all(np.isnan(X[done]) == np.isnan(best), axis=1)]
     dims = np.flatnonzero((space.kinds != "categorical") & ~np.isnan(best))
     m = n_points(len(dims))
     if len(dims) == 0 or len(done) < m:

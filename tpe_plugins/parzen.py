@@ -17,6 +17,8 @@ of candidates against thousands of observations stays cheap.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import ndtr, ndtri
 
@@ -47,9 +49,7 @@ class ParzenEstimator:
         self._cache, self._ids = mass_cache, ids  # ids: the rows' trial ids, for the cache
         self.univariate = univariate
         m = len(X)
-        kinds = space.kinds
-        self.num = np.flatnonzero(kinds != "categorical")
-        self.cat = np.flatnonzero(kinds == "categorical")
+        self.num, self.cat = space.numeric, space.categorical
         self.categorical_mass = categorical_mass
 
         w_obs = np.asarray(weights, dtype=float)
@@ -69,7 +69,7 @@ class ParzenEstimator:
         muT[:, :m] = Xn.T
         muT[:, m] = 0.5
         if self._all_active:
-            self.num_active = np.broadcast_to(True, (M, len(self.num)))
+            self.num_active = np.ones((M, len(self.num)), dtype=bool)  # broadcast_to: slower
         else:
             actT = np.ones((len(self.num), M), dtype=bool)
             actT[:, :m] = act.T
@@ -78,9 +78,9 @@ class ParzenEstimator:
         self._muT = muT
         self.mu = muT.T
         if bandwidth is None:
-            floor = np.array([_floor(space.dims[d], min_bandwidth) for d in self.num])
+            floor = _floors(space, min_bandwidth)
             bw = _bandwidths(Xn, act, w_obs, prior_weight, bandwidth_factor, self._all_active)
-            self.bandwidth = np.clip(round_bandwidth(bw), floor, 1.0)
+            self.bandwidth = np.minimum(np.maximum(round_bandwidth(bw), floor), 1.0)  # np.clip
         else:
             self.bandwidth = np.asarray(bandwidth, dtype=float)
         # Every kernel has its dimension's shared width except those listed in `_own`: the
@@ -99,9 +99,10 @@ class ParzenEstimator:
         self.sigma = sT.T
 
         # categorical kernels: observed choice index per component, -1 where inactive or prior
-        Xc = X[:, self.cat]
-        obs = np.where(np.isnan(Xc), -1, Xc).astype(int)
-        self.cat_obs = np.vstack([obs, np.full(len(self.cat), -2)])  # -2 marks the prior
+        self.cat_obs = np.full((M, len(self.cat)), -2)  # -2 marks the prior
+        if len(self.cat):
+            Xc = X[:, self.cat]
+            self.cat_obs[:m] = np.where(np.isnan(Xc), -1, Xc)
 
         self._build_tables()
 
@@ -110,6 +111,7 @@ class ParzenEstimator:
         """Split dimensions into those evaluated by matrix products and those by lookup tables."""
         M = self.n_components
         table_dims, tables, cont = [], [], []
+        self._grids_by_density = []  # grid dimensions read by density (many components)
         for j, d in enumerate(self.num):
             dim = self.space.dims[d]
             if dim.kind == "discrete" and len(dim.grid) * M <= _TABLE_BUDGET:
@@ -117,18 +119,16 @@ class ParzenEstimator:
                 tables.append(self._grid_log_mass(j, dim))
             else:
                 cont.append(j)
+                if dim.kind == "discrete":
+                    self._grids_by_density.append(d)
         for j, d in enumerate(self.cat):
             table_dims.append(d)
             tables.append(self._categorical_log_prob(j, self.space.dims[d].n_choices))
         self.cont = np.array(cont, dtype=int)  # positions within self.num
         self.table_dims = table_dims
-        # rows of self.weights (and columns of the features) that belong to each dimension
         C = len(cont)
-        self.dim_rows = [np.array([c, C + c, 2 * C + c]) for c in range(C)]
-        start = 3 * C
-        for table in tables:
-            self.dim_rows.append(np.arange(start, start + len(table)))
-            start += len(table)
+        self._table_sizes = [len(table) for table in tables]
+        start = 3 * C + sum(self._table_sizes)  # rows of W: 3 per continuous dim, the tables
 
         # Every term of the log kernel is linear in the features [x*x, x, active, one-hot, 1],
         # so (N, M) log kernels are one matrix product of the features with these weights:
@@ -177,13 +177,28 @@ class ParzenEstimator:
         if self._cache is None or self._ids is None:
             return _log_truncation_mass(mu, s)
         out = np.empty_like(mu)
-        shared = np.ones(self.n_components, dtype=bool)
-        shared[self._own] = False
-        cols = np.flatnonzero(shared)
+        if len(self._own) == 1:  # only the prior (last) has its own width: a slice, no gather
+            cols = slice(0, self.n_components - 1)
+        else:
+            shared = np.ones(self.n_components, dtype=bool)
+            shared[self._own] = False
+            cols = shared.nonzero()[0]
         out[:, cols] = self._cache.log_masses(self.num[self.cont], self._ids[cols], mu[:, cols],
                                               self.bandwidth[self.cont], _log_truncation_mass)
         out[:, self._own] = _log_truncation_mass(mu[:, self._own], s[:, self._own])
         return out
+
+    @functools.cached_property
+    def dim_rows(self) -> list[np.ndarray]:
+        """Rows of self.weights (and columns of the features) that belong to each dimension:
+        the continuous ones, then the tables (read only per dimension: univariate, gridded)."""
+        C = len(self.cont)
+        rows = [np.array([c, C + c, 2 * C + c]) for c in range(C)]
+        start = 3 * C
+        for size in self._table_sizes:
+            rows.append(np.arange(start, start + size))
+            start += size
+        return rows
 
     def _grid_log_mass(self, j: int, dim) -> np.ndarray:
         """(K, M) log mass of each grid cell under each component's truncated Gaussian."""
@@ -272,10 +287,8 @@ class ParzenEstimator:
     def _log_cell_width(self, X: np.ndarray) -> np.ndarray:
         """A grid read by density, not by table, still gives a mass: density x cell width."""
         out = np.zeros(len(X))
-        for d in self.num[self.cont]:
-            dim = self.space.dims[d]
-            if dim.kind == "discrete":
-                out += np.log(_cell_width(dim, X[:, d]))
+        for d in self._grids_by_density:
+            out += np.log(_cell_width(self.space.dims[d], X[:, d]))
         return out
 
     # ------------------------------------------------------------------ sampling
@@ -329,8 +342,8 @@ def _truncnorm(mu: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> np.nd
     """Inverse-CDF draws from N(mu, s) truncated to [0, 1]."""
     a, b = ndtr(-mu / s), ndtr((1 - mu) / s)
     u = a + rng.random(mu.shape) * (b - a)
-    x = mu + s * ndtri(np.clip(u, 1e-300, 1 - 1e-16))
-    return np.clip(x, 0.0, 1.0)
+    x = mu + s * ndtri(np.minimum(np.maximum(u, 1e-300), 1 - 1e-16))  # np.clip, cheaper
+    return np.minimum(np.maximum(x, 0.0), 1.0)
 
 
 def _log_truncation_mass(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -393,6 +406,14 @@ def _bandwidths(Xn: np.ndarray, act: np.ndarray, w: np.ndarray, prior_weight: fl
         count = act.sum(axis=0) + 1
     spread = np.sqrt((ss + prior_weight * _UNIFORM_STD**2) / (n + prior_weight))
     return factor * spread * count ** (-1.0 / (Xn.shape[1] + 4))
+
+
+def _floors(space: Space, min_bandwidth: float) -> np.ndarray:
+    """`_floor` of each numeric dimension, kept on the space (one per min_bandwidth)."""
+    if min_bandwidth not in space._floors:
+        space._floors[min_bandwidth] = np.array([_floor(space.dims[d], min_bandwidth)
+                                                 for d in space.numeric])
+    return space._floors[min_bandwidth]
 
 
 def _floor(dim, min_bandwidth: float) -> float:

@@ -91,7 +91,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     """
     X_repel = X_pending[:0] if X_repel is None else X_repel
     narrow = np.vstack([X_repel, X_pending])
-    Xg, Xb = X_good, np.vstack([X_bad, narrow])
+    Xg, Xb = X_good, np.vstack([X_bad, narrow]) if len(narrow) else X_bad
     if age_ramp:
         wg = age_weights(age_good)
         newest = np.full(len(narrow), max(age_good.max(), age_bad.max(initial=0)) + 1)
@@ -109,8 +109,8 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
     # A pending point (a lie) repels candidates only in a small neighbourhood: a quarter of the
     # scale at which l(x) attracts them. A lie as wide as g's kernels pushed whole batches out
     # of the good region; in batches of 10 that did worse than no liar at all.
-    lies = np.arange(len(Xb) - len(narrow), len(Xb))
-    ids = np.concatenate([age_bad, np.full(len(narrow), -1)])  # trial ids; narrow ones uncached
+    lies = np.arange(len(Xb) - len(narrow), len(Xb))  # their ids are -1: no cached masses
+    ids = np.concatenate([age_bad, np.full(len(narrow), -1)]) if len(narrow) else age_bad
     gx = ParzenEstimator(space, Xb, wb, narrow_rows=lies,
                          narrow_bandwidth=settings.liar_width * lx.bandwidth, **kw,
                          mass_cache=g_cache, ids=ids)

@@ -115,6 +115,9 @@ class Space:
         if not self.dims:
             raise ValueError("the search space holds no parameter to tune (only constants)")
         self.kinds = np.array([d.kind for d in self.dims])
+        self.numeric = np.flatnonzero(self.kinds != "categorical")
+        self.categorical = np.flatnonzero(self.kinds == "categorical")
+        self._floors: dict[float, np.ndarray] = {}
         self._non_continuous = np.flatnonzero(self.kinds != "continuous")
         self._conditional = [d for d, dim in enumerate(self.dims) if dim.conditions]
         # categoricals whose choice decides which other parameters exist
@@ -171,10 +174,11 @@ class Space:
 
     def snap(self, U: np.ndarray) -> np.ndarray:
         """Map raw unit-cube samples onto valid encodings: grids, category indices, NaN inactive."""
-        X = np.clip(np.asarray(U, dtype=float), 0.0, 1.0)
+        X = np.minimum(np.maximum(np.asarray(U, dtype=float), 0.0), 1.0)  # np.clip, cheaper
         for d in self._non_continuous:
             X[:, d] = self.snap_dim(d, X[:, d])
-        X[~self.active(X)] = np.nan
+        if self._conditional:
+            X[~self.active(X)] = np.nan
         return X
 
     def snap_dim(self, d: int, u: np.ndarray) -> np.ndarray:

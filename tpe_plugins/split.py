@@ -58,7 +58,7 @@ def good_and_bad(h: History, *, n_startup: int, gamma: Gamma, rng: np.random.Gen
     # without a value, has no such step and stays in the bad group.
     pruned = codes == CODE[PRUNED]
     judged = pruned & (h.budget[: h.n] >= 0) & ~np.isnan(h.y[: h.n])
-    finished = np.flatnonzero((codes == CODE[COMPLETE]) | judged)
+    finished = ((codes == CODE[COMPLETE]) | judged).nonzero()[0]
     if n_live < n_startup or len(finished) < 2:
         return None
     ranked, stopped, *judged_first = rank(finished)
@@ -70,7 +70,7 @@ def good_and_bad(h: History, *, n_startup: int, gamma: Gamma, rng: np.random.Gen
     k = n_good(judged_first[0] if judged_first else len(ranked), gamma)
     if ties == "random":
         ranked = shuffle_ties(ranked, k, (h.y, h.budget, h.violation), rng)
-    return ranked[:k], np.concatenate([ranked[k:], np.flatnonzero(pruned & ~judged)]), stopped
+    return ranked[:k], np.concatenate([ranked[k:], (pruned & ~judged).nonzero()[0]]), stopped
 
 
 def several_objectives(Y: np.ndarray, violation: np.ndarray, finished: np.ndarray,
