@@ -108,10 +108,13 @@ def shuffle_ties(ranked: np.ndarray, k: int, keys: tuple[np.ndarray, ...],
     benchmarks/parallel.py; docs/benchmarks/local-optima.md).
     """
     last = ranked[k - 1]
-    tied = np.ones(len(ranked), dtype=bool)
-    for key in keys:
+    first, *rest = keys
+    tied = first[ranked] == first[last]
+    if not tied[k:].any():  # no tie across the boundary in the first key, so in none
+        return ranked
+    for key in rest:
         tied &= key[ranked] == key[last]
-    tied = np.flatnonzero(tied)
+    tied = tied.nonzero()[0]
     if tied[-1] < k:  # no tie across the boundary
         return ranked
     ranked = ranked.copy()
@@ -134,10 +137,13 @@ class FinishedOrder:
         if self._key is not None and np.array_equal(self._key, finished):
             return self._order
         log = h.reports[: h.n_reports]
-        is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
-        is_finished[finished] = True
-        mine = is_finished[log[:, 0].astype(np.intp)]
-        reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
+        if len(log):
+            is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
+            is_finished[finished] = True
+            mine = is_finished[log[:, 0].astype(np.intp)]
+            reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
+        else:  # no curves (the common case): nothing to look up
+            reports = (log[:, 0].astype(np.intp), log[:, 1], log[:, 2])
         budgets = h.budget[finished]
         budgets = np.where(budgets < 0, FULL, budgets)
         ranked, stopped, *rest = rule(h.y[finished], budgets, reports, float(h.signs[0]))
