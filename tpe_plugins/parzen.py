@@ -63,7 +63,7 @@ class ParzenEstimator:
         # Numeric kernels, stored one row per dimension (the prior component last in each row):
         # the weight rows of `_build_tables` are then written without transposing. `mu`,
         # `sigma` and `num_active` are (M, numeric dims) views of them.
-        Xn = X[:, self.num]
+        Xn = X if len(self.num) == X.shape[1] else X[:, self.num]  # read only
         act = ~np.isnan(Xn)
         self._all_active = bool(act.all())
         muT = np.empty((len(self.num), M))
@@ -180,13 +180,14 @@ class ParzenEstimator:
         out = np.empty_like(mu)
         if len(self._own) == 1:  # only the prior (last) has its own width: a slice, no gather
             cols = slice(0, self.n_components - 1)
+            out[:, -1] = _PRIOR_LOG_MASS
         else:
             shared = np.ones(self.n_components, dtype=bool)
             shared[self._own] = False
             cols = shared.nonzero()[0]
+            out[:, self._own] = _log_truncation_mass(mu[:, self._own], s[:, self._own])
         out[:, cols] = self._cache.log_masses(self.num[self.cont], self._ids[cols], mu[:, cols],
                                               self.bandwidth[self.cont], _log_truncation_mass)
-        out[:, self._own] = _log_truncation_mass(mu[:, self._own], s[:, self._own])
         return out
 
     @functools.cached_property
@@ -389,6 +390,10 @@ def _ndtr_where_unknown(x: np.ndarray, known: np.ndarray, value: float) -> None:
     x[known] = value
 
 
+# the prior's kernel, N(0.5, 1) in every dimension, has this log mass in [0, 1]
+_PRIOR_LOG_MASS = float(_log_truncation_mass(np.array([0.5]), np.array([1.0]))[0])
+
+
 def _bandwidths(Xn: np.ndarray, act: np.ndarray, w: np.ndarray, prior_weight: float,
                 factor: float, all_active: bool = False) -> np.ndarray:
     """Scott-style bandwidth per numeric dimension, the prior counted as one uniform point.
@@ -397,7 +402,7 @@ def _bandwidths(Xn: np.ndarray, act: np.ndarray, w: np.ndarray, prior_weight: fl
     """
     if Xn.shape[1] == 0:
         return np.zeros(0)
-    if all_active and np.all(w == 1.0):
+    if all_active and (w == 1.0).all():
         # every weight-and-activity factor below is exactly 1.0: the same sums, fewer passes
         # (on arrays laid out like the general branch's, as Xn is: sums over axis 0 add in
         # an order that depends on the memory layout)
