@@ -140,6 +140,8 @@ class ParzenEstimator:
             mu = self._muT if every else self._muT[self.cont]
             s = self._sT if every else self._sT[self.cont]
             own = self._own  # components without the dimension's shared width
+            if len(own) == 1:  # only the prior, the last: a slice writes it without a gather
+                own = slice(M - 1, M)
             shared = self.bandwidth[self.cont][:, None]
             # Per-dimension values are computed once and copied along each row; the columns in
             # `own` are computed apart. Each entry is the same expression of the same numbers
