@@ -160,3 +160,19 @@ def test_bandwidths_are_rounded_to_fixed_steps_within_a_third_of_a_percent():
     rounded = round_bandwidth(bw)
     assert np.abs(rounded / bw - 1).max() < 0.0028
     assert len(np.unique(round_bandwidth(np.linspace(0.100, 0.1005, 50)))) <= 2
+
+
+def test_a_large_mixture_gives_the_exact_density_to_1e_6():
+    # g(x) with thousands of kernels sums its exponentials in float32 (parzen._log_sum_exp);
+    # its log density must still match the float64 sum over the kernels
+    space, pe = fit({f"x{i}": tp.Float(0.0, 1.0) for i in range(4)}, n=3000, seed=1)
+    X = space.snap(np.random.default_rng(2).random((40, 4)))
+    kernels = pe.component_log_pdf(X)  # (40, 3001): log weight + log kernel
+    assert kernels.size >= 4096  # the float32 path
+    peak = kernels.max(axis=1)
+    exact = peak + np.log(np.exp(kernels - peak[:, None]).sum(axis=1))
+    assert np.abs(pe.log_pdf(X) - exact).max() < 1e-6
+    # and a one-dimensional mixture of 5,000 kernels still integrates to one
+    marginal = fit({"x": tp.Float(0.0, 1.0)}, n=5000, seed=3)[1]
+    total, _ = quad(lambda u: np.exp(marginal.log_pdf(np.full((2, 1), u)))[0], 0, 1, limit=200)
+    assert abs(total - 1) < 1e-6
