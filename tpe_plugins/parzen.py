@@ -85,10 +85,11 @@ class ParzenEstimator:
         else:
             self.bandwidth = np.asarray(bandwidth, dtype=float)
         # Every kernel has its dimension's shared width except those listed in `_own`: the
-        # pending trials' (no wider than the caller's narrow width) and the prior's (1).
+        # pending trials' (no wider than the caller's narrow width) and the prior's (1). The
+        # prior alone is a slice: the columns are then written without a gather.
         sT = np.empty((len(self.num), M))
         sT[:, :m] = self.bandwidth[:, None]
-        self._own = np.array([m])
+        self._own: slice | np.ndarray = slice(m, M)
         if narrow_rows is not None:
             narrow_rows = np.arange(m)[narrow_rows]  # indices, also from a boolean mask
             if len(narrow_rows):
@@ -140,8 +141,6 @@ class ParzenEstimator:
             mu = self._muT if every else self._muT[self.cont]
             s = self._sT if every else self._sT[self.cont]
             own = self._own  # components without the dimension's shared width
-            if len(own) == 1:  # only the prior, the last: a slice writes it without a gather
-                own = slice(M - 1, M)
             shared = self.bandwidth[self.cont][:, None]
             # Per-dimension values are computed once and copied along each row; the columns in
             # `own` are computed apart. Each entry is the same expression of the same numbers
@@ -180,7 +179,7 @@ class ParzenEstimator:
         if self._cache is None or self._ids is None:
             return _log_truncation_mass(mu, s)
         out = np.empty_like(mu)
-        if len(self._own) == 1:  # only the prior (last) has its own width: a slice, no gather
+        if isinstance(self._own, slice):  # only the prior (last) has its own width
             cols = slice(0, self.n_components - 1)
             out[:, -1] = _PRIOR_LOG_MASS
         else:
@@ -428,18 +427,11 @@ def _bandwidths(Xn: np.ndarray, act: np.ndarray, w: np.ndarray, prior_weight: fl
 
 
 def _floors(space: Space, min_bandwidth: float) -> np.ndarray:
-    """`_floor` of each numeric dimension, kept on the space (one per min_bandwidth)."""
-    if min_bandwidth not in space._floors:
-        space._floors[min_bandwidth] = np.array([_floor(space.dims[d], min_bandwidth)
-                                                 for d in space.numeric])
-    return space._floors[min_bandwidth]
-
-
-def _floor(dim, min_bandwidth: float) -> float:
-    """Smallest bandwidth: a fraction of the range, never below half a (mean) grid cell."""
-    if dim.kind == "discrete":
-        return max(min_bandwidth, 0.5 / len(dim.grid))
-    return min_bandwidth
+    """Smallest bandwidth of each numeric dimension: a fraction of the range, never below half
+    a (mean) grid cell."""
+    cells = space.grid_sizes[space.numeric]
+    return np.where(cells > 0, np.maximum(min_bandwidth, 0.5 / np.maximum(cells, 1)),
+                    min_bandwidth)
 
 
 def _cell_width(dim, col: np.ndarray) -> np.ndarray:

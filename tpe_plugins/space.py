@@ -117,7 +117,8 @@ class Space:
         self.kinds = np.array([d.kind for d in self.dims])
         self.numeric = np.flatnonzero(self.kinds != "categorical")
         self.categorical = np.flatnonzero(self.kinds == "categorical")
-        self._floors: dict[float, np.ndarray] = {}
+        self.grid_sizes = np.array([len(d.grid) if d.kind == "discrete" else 0
+                                    for d in self.dims])  # grid cells; 0 off grids
         self._non_continuous = np.flatnonzero(self.kinds != "continuous")
         self._conditional = [d for d, dim in enumerate(self.dims) if dim.conditions]
         # categoricals whose choice decides which other parameters exist

@@ -137,13 +137,10 @@ class FinishedOrder:
         if self._key is not None and np.array_equal(self._key, finished):
             return self._order
         log = h.reports[: h.n_reports]
-        if len(log):
-            is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
-            is_finished[finished] = True
-            mine = is_finished[log[:, 0].astype(np.intp)]
-            reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
-        else:  # no curves (the common case): nothing to look up
-            reports = (log[:, 0].astype(np.intp), log[:, 1], log[:, 2])
+        is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
+        is_finished[finished] = True
+        mine = is_finished[log[:, 0].astype(np.intp)]
+        reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
         budgets = h.budget[finished]
         budgets = np.where(budgets < 0, FULL, budgets)
         ranked, stopped, *rest = rule(h.y[finished], budgets, reports, float(h.signs[0]))
