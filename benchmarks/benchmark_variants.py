@@ -20,7 +20,7 @@ def set_variant(opt: tp.TPE, name: str, value: Any) -> None:
     opt._variants = dataclasses.replace(opt._variants, **{name: value})
 
 
-VARIANTS = ("weights", "ties", "jump_fraction", "constraint_rule")
+VARIANTS = ("weights", "ties", "jump_fraction", "constraint_rule", "branch_power")
 
 
 def make_tpe(space: Any, **kw: Any) -> tp.TPE:

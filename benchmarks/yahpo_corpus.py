@@ -428,7 +428,10 @@ def parse_settings(text: str) -> dict:
         try:
             settings[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
-            settings[key.strip()] = value.strip()
+            try:
+                settings[key.strip()] = float(value)  # 'inf'
+            except ValueError:
+                settings[key.strip()] = value.strip()
     return settings
 
 

@@ -76,6 +76,32 @@ def test_conditional_search_finds_the_better_branch():
     assert np.mean(late_a) > 15  # most late trials go to the best branch, not all of them
 
 
+def test_branch_power_sharpens_the_branch_draw():
+    """branch_power (a benchmark-only variant): the argmax of the marginal l/g sends fewer late
+    trials to a flat branch that is always 1.0 worse than the draw in proportion to l/g does
+    (the draw's cost measured in docs/benchmarks/yahpo.md)."""
+    space = {"lr": tp.Float(1e-4, 1e-1, log=True),
+             "model": tp.Categorical([{"type": "a", "k": tp.Int(4, 6, step=2)},
+                                      {"type": "b", "h": tp.Int(32, 512, log=True)}])}
+
+    def loss(p):
+        base = (math.log10(p["lr"]) + 2) ** 2
+        m = p["model"]
+        return base + (0.3 * (m["k"] - 6) ** 2 if m["type"] == "a" else 1.0)
+
+    late_b = {}
+    for power in (1.0, math.inf):
+        late_b[power] = []
+        for seed in range(6):
+            opt = tp.TPE(space, seed=seed)
+            opt._variants = _Variants(branch_power=power)
+            for _ in range(50):
+                t = opt.ask()
+                opt.tell(t, loss(t.params))
+            late_b[power].append(sum(t.params["model"]["type"] == "b" for t in opt.trials[25:]))
+    assert np.mean(late_b[math.inf]) < np.mean(late_b[1.0]) - 1
+
+
 def test_a_jump_moves_one_coordinate_of_the_point_the_model_picked():
     """jump_fraction=1 (a benchmark-only variant): every candidate runs with one numeric
     coordinate redrawn, but is scored where it was drawn; so the suggestion is the one the

@@ -36,6 +36,7 @@ def test_every_setting_is_validated(settings, error, words):
     ({"jump_fraction": 1.5}, ValueError, r"jump_fraction must lie in \[0, 1\]"),
     ({"weights": "old"}, ValueError, "weights: use 'uniform' or 'recent'"),
     ({"constraint_rule": "penalty"}, ValueError, "constraint_rule: use 'feasible_first' or 'ctpe'"),
+    ({"branch_power": 0.0}, ValueError, "branch_power: use a positive number"),
 ])
 def test_benchmark_only_variants_are_not_settings_and_are_validated(variant, error, words):
     """The losing variants left the public settings; the private hook the benchmarks use

@@ -125,6 +125,7 @@ class TPE:
                                constraint_splits=split.constraint_splits(h, X) if ctpe else None,
                                age_ramp=self._variants.weights == "recent",
                                jump_fraction=self._variants.jump_fraction,
+                               branch_power=self._variants.branch_power,
                                g_cache=self._g_masses)
         return rows if step is None else np.vstack([step, rows])
 

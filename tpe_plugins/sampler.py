@@ -66,7 +66,8 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
             liar: bool = True, good_weights: np.ndarray | None = None,
             constraint_splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
             X_repel: np.ndarray | None = None, age_ramp: bool = False,
-            jump_fraction: float = 0.0, g_cache: MassCache | None = None) -> np.ndarray:
+            jump_fraction: float = 0.0, g_cache: MassCache | None = None,
+            branch_power: float = 1.0) -> np.ndarray:
     """n encoded points from TPE, (n, D).
 
     X_good, X_bad: the split of the finished trials (see `split.good_and_bad`), with their
@@ -155,7 +156,7 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
         if repeats and not seen.all():
             s[seen] = -np.inf
         if len(space.selectors):
-            s[~_sample_branch(C[rows], space.selectors, lx, gx, rng)] = -np.inf
+            s[~_sample_branch(C[rows], space.selectors, lx, gx, rng, branch_power)] = -np.inf
         picks[j] = rows[int(np.argmax(s))]
     return X_run[picks]
 
@@ -221,7 +222,8 @@ def _jump(space: Space, C: np.ndarray, chunks: np.ndarray, fraction: float,
 
 
 def _sample_branch(C: np.ndarray, selectors: np.ndarray, lx: ParzenEstimator,
-                   gx: ParzenEstimator, rng: np.random.Generator) -> np.ndarray:
+                   gx: ParzenEstimator, rng: np.random.Generator,
+                   power: float = 1.0) -> np.ndarray:
     """Mask of the candidates on one branch, drawn with probability proportional to l/g.
 
     The branch is scored by the marginal ratio over the selecting categoricals alone (an
@@ -234,7 +236,9 @@ def _sample_branch(C: np.ndarray, selectors: np.ndarray, lx: ParzenEstimator,
     marginal = np.full((len(first), C.shape[1]), np.nan)  # one row per branch
     marginal[:, selectors] = C[np.ix_(first, selectors)]
     log_ratio = lx.log_pdf(marginal) - gx.log_pdf(marginal)
-    p = np.exp(log_ratio - log_ratio.max())
+    if power == np.inf:
+        return which.ravel() == np.argmax(log_ratio)
+    p = np.exp(power * (log_ratio - log_ratio.max()))
     chosen = rng.choice(len(first), p=p / p.sum())
     return which.ravel() == chosen
 
