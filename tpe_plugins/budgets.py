@@ -57,6 +57,8 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     finite = ~np.isnan(y)
     if not finite.any():
         return none, none, 0
+    if finite.all() and (budgets == budgets[0]).all():  # one budget (no curves): by value
+        return np.argsort(y, kind="stable"), none, len(y)
     budgets = top_budgets(budgets)
     at_top = finite & (budgets == budgets[finite].max())
     below = finite & ~at_top
