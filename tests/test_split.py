@@ -4,6 +4,7 @@
 import numpy as np
 
 import tpe_plugins as tp
+from tpe_plugins.history import COMPLETE
 from tpe_plugins.settings import _Variants
 
 
@@ -27,3 +28,27 @@ def test_a_plateau_of_tied_best_values_is_explored_not_stalled_on():
     for seed in range(3):
         assert plateau_points_visited("random", seed) >= 8
         assert plateau_points_visited("first", seed) <= 2
+
+
+def test_the_ranking_reuses_the_last_order_and_stays_the_stable_sort():
+    """Each ask ranks the finished trials; when trials only joined since the last ask the last
+    order is the sort's hint. With many ties (rounded values), trials finishing out of order
+    and a failed trial, every ranking equals a fresh stable sort: best first, oldest first
+    among equals."""
+    rng = np.random.default_rng(3)
+    opt = tp.TPE({"x": tp.Float(0, 1)}, seed=0)
+    running = []
+    for step in range(120):
+        running.append(opt.ask())
+        if len(running) < 4:
+            continue
+        t = running.pop(int(rng.integers(len(running))) if step % 3 else 0)
+        if step % 17 == 5:
+            opt.tell(t, None)  # a failed trial is not ranked
+        else:
+            opt.tell(t, round(float(rng.random()), 1))  # ties across the good/bad boundary
+        h = opt.history
+        finished = h.where(COMPLETE)
+        ranked, _, n_judged = opt._order(h, finished, opt._rank_rule)
+        assert n_judged == len(finished)
+        np.testing.assert_array_equal(ranked, finished[np.argsort(h.y[finished], kind="stable")])

@@ -74,12 +74,13 @@ def propose(h: History, space: Space, fraction: float, min_width: float,
     done = h.where(COMPLETE)
     if len(done) == 0:
         return None
-    done = done[h.budget[done] == h.budget[done].max()]  # values on one scale
+    if h.n_reports:  # values on one scale (without curves every trial has the same budget)
+        done = done[h.budget[done] == h.budget[done].max()]
     X, y = h.X[: h.n], h.y[: h.n]
     best = X[done[np.argmin(y[done])]]
     if len(space.selectors):  # the best's branch (without conditions every trial is on it)
         done = done[np.all(np.isnan(X[done]) == np.isnan(best), axis=1)]
-    dims = np.flatnonzero((space.kinds != "categorical") & ~np.isnan(best))
+    dims = space.numeric[~np.isnan(best[space.numeric])]  # the best's numeric coordinates
     m = n_points(len(dims))
     if len(dims) == 0 or len(done) < m:
         return None
