@@ -51,6 +51,7 @@ RULES = {
     "ladder-0.5-m8": partial(mf_rules.rank_ladder, floor=0.5, min_top=8),
     "drop-0.05": partial(mf_rules.rank_final_dropped, below=0.05),
     "drop-0.1": partial(mf_rules.rank_final_dropped, below=0.1),
+    "drop-lowest": partial(mf_rules.rank_final_dropped, below=None),
 }
 
 

@@ -174,16 +174,19 @@ def rank_ladder(y: np.ndarray, budgets: np.ndarray,
 
 def rank_final_dropped(y: np.ndarray, budgets: np.ndarray,
                        reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
-                       below: float = 0.05, min_top: int = MIN_TOP):
-    """`rank_final`, with the trials stopped below `below` x the longest curve left out of
-    both groups instead of bad: on LCBench epoch 1 ranks configurations almost at random (rank
+                       below: float | None = 0.05, min_top: int = MIN_TOP):
+    """`rank_final`, with the trials stopped below `below` x the longest curve (None: at the
+    lowest budget any trial stopped at, a scheduler's first rung) left out of both groups
+    instead of bad: on LCBench epoch 1 ranks configurations almost at random (rank
     correlation with epoch 52 of -0.07 to 0.37), so a trial cut there says little about its
     region, and two thirds of ASHA's trials are cut there."""
     ranked, stopped, n_judged = rank_final(y, budgets, reports, sign, min_top=min_top)
     if n_judged == 0:
         return ranked, stopped, 0
     b = top_budgets(budgets)
-    top = b[~np.isnan(y)].max()
     rest = ranked[n_judged:]
-    keep = rest[b[rest] >= below * top]
+    if below is None:
+        keep = rest[b[rest] > b[rest].min()] if len(rest) else rest
+    else:
+        keep = rest[b[rest] >= below * b[~np.isnan(y)].max()]
     return np.concatenate([ranked[:n_judged], keep]), stopped, n_judged
