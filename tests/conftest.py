@@ -8,6 +8,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Ray starts its workers at nice 15: beside other work on a shared CI machine they then get a
+# few percent of a core, and a Ray Train trial that takes 97 s took 900 s (and timed out once in
+# a full run). Trials should compete for the CPU like the pytest process that waits on them.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 @pytest.fixture(scope="session")
