@@ -30,6 +30,8 @@ def tp_space() -> dict:
 
 
 # The ways the model can read the rungs (issue 21's candidates); "default" is the core's rule.
+# Variants measured against an older default ("final-bad", "min-top-3", the good-* sizes,
+# "drop-*") build on that rule, "all-bad", so that their commands still rerun what they ran.
 RULES = {
     "default": budgets.rank_final,
     "quantile": partial(mf_rules.rank_by_rungs, min_agreement=-2.0),
@@ -39,17 +41,18 @@ RULES = {
     "final-only": partial(mf_rules.rank_by_rungs, min_agreement=2.0),
     "bohb-rule": partial(mf_rules.bohb_rule, min_points=len(SPACE_SPEC) + 2),
     "budget-first": mf_rules.rank_by_budget,
-    "final-bad": partial(budgets.rank_final, min_top=0),
+    "all-bad": mf_rules.rank_final_all_bad,  # the default before 2026-12-08
+    "final-bad": partial(mf_rules.rank_final_all_bad, min_top=0),
     "good-third": partial(mf_rules.rank_final_sized, size="third"),
     "good-half": partial(mf_rules.rank_final_sized, size="half"),
     "good-sqrt": partial(mf_rules.rank_final_sized, size="sqrt"),
-    "min-top-3": partial(budgets.rank_final, min_top=3),
+    "min-top-3": partial(mf_rules.rank_final_all_bad, min_top=3),
     "ladder-0": partial(mf_rules.rank_ladder, floor=0.0),
     "ladder-0.15": partial(mf_rules.rank_ladder, floor=0.15),
     "ladder-0.5": partial(mf_rules.rank_ladder, floor=0.5),
     "ladder-0.5-m3": partial(mf_rules.rank_ladder, floor=0.5, min_top=3),
     "ladder-0.5-m8": partial(mf_rules.rank_ladder, floor=0.5, min_top=8),
-    "drop-0.05": partial(mf_rules.rank_final_dropped, below=0.05),
+    "drop-0.05": budgets.rank_final,  # the default's name while it was a candidate
     "drop-0.1": partial(mf_rules.rank_final_dropped, below=0.1),
     "drop-lowest": partial(mf_rules.rank_final_dropped, below=None),
 }

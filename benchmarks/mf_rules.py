@@ -130,13 +130,13 @@ def values_at(y: np.ndarray, budgets: np.ndarray,
 def rank_final_sized(y: np.ndarray, budgets: np.ndarray,
                      reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
                      size: str = "third", min_top: int = MIN_TOP):
-    """`rank_final` with another good-group size among the judged trials: "third" (the share
-    ASHA promotes, eta = 3), "half" or "sqrt" of the n judged, instead of the gamma rule on
-    them (10%: one or two trials at 20 trainings). The split sizes the good group with the
+    """`rank_final_all_bad` with another good-group size among the judged trials: "third"
+    (the share ASHA promotes, eta = 3), "half" or "sqrt" of the n judged, instead of the gamma
+    rule on them (10%: one or two trials at 20 trainings). The split sizes the good group with the
     optimiser's gamma from the count a rule returns, so this returns the count whose linear
     gamma (min(ceil(0.1 n), 25)) gives the wanted size; lcbench_drivers.py runs these
     variants with gamma="linear"."""
-    ranked, stopped, n_judged = rank_final(y, budgets, reports, sign, min_top=min_top)
+    ranked, stopped, n_judged = rank_final_all_bad(y, budgets, reports, sign, min_top=min_top)
     if n_judged == 0:
         return ranked, stopped, 0
     k = {"third": math.ceil(n_judged / 3), "half": math.ceil(n_judged / 2),
@@ -172,15 +172,29 @@ def rank_ladder(y: np.ndarray, budgets: np.ndarray,
     return np.concatenate([first, np.flatnonzero(finite & ~judged)]), none, len(first)
 
 
+def rank_final_all_bad(y: np.ndarray, budgets: np.ndarray,
+                       reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
+                       min_top: int = MIN_TOP):
+    """`rank_final` as it was before the earliest cuts left g(x): every trial stopped
+    below the top is bad (the default until 2026-12-08; lost at 100 trainings, 0.47 against
+    0.31 of random + ASHA's regret with 1 worker, benchmarks/results/lcbench_drop_tune.md)."""
+    ranked, stopped, n_judged = rank_final(y, budgets, reports, sign, min_top=min_top)
+    if n_judged == 0:
+        return ranked, stopped, 0
+    head = ranked[:n_judged]
+    rest = np.setdiff1d(np.flatnonzero(~np.isnan(y)), head)  # in trial order, as it was
+    return np.concatenate([head, rest]), stopped, n_judged
+
+
 def rank_final_dropped(y: np.ndarray, budgets: np.ndarray,
                        reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
-                       below: float | None = 0.05, min_top: int = MIN_TOP):
-    """`rank_final`, with the trials stopped below `below` x the longest curve (None: at the
-    lowest budget any trial stopped at, a scheduler's first rung) left out of both groups
-    instead of bad: on LCBench epoch 1 ranks configurations almost at random (rank
-    correlation with epoch 52 of -0.07 to 0.37), so a trial cut there says little about its
-    region, and two thirds of ASHA's trials are cut there."""
-    ranked, stopped, n_judged = rank_final(y, budgets, reports, sign, min_top=min_top)
+                       below: float | None = 0.1, min_top: int = MIN_TOP):
+    """`rank_final_all_bad`, with the trials stopped below `below` x the longest curve (None:
+    at the lowest budget any of them stopped at, a scheduler's first rung) left out of both
+    groups instead of bad. below=0.05 is the default rule (`budgets.rank_final`); 0.1 (epochs
+    1 and 3 of 52) lost on the tune tasks, and so did None under a grace period of 3, where it
+    drops epoch 3's cuts (benchmarks/results/lcbench_drop_tune.md)."""
+    ranked, stopped, n_judged = rank_final_all_bad(y, budgets, reports, sign, min_top=min_top)
     if n_judged == 0:
         return ranked, stopped, 0
     b = top_budgets(budgets)
