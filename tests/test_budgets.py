@@ -21,13 +21,10 @@ def lcbench_curve(x: float) -> np.ndarray:
     return end + (start - end) * np.exp(-(EPOCHS - 1) / tau)
 
 
-def full(x: float, epochs: int = 52) -> dict[int, float]:
-    return {int(e): float(v) for e, v in zip(EPOCHS[:epochs], lcbench_curve(x), strict=False)}
-
-
-def cut(x: float, at: int) -> dict[int, float]:
-    """The curve of a trial a scheduler stopped at epoch `at`."""
-    return {int(e): float(v) for e, v in zip(EPOCHS[:at], lcbench_curve(x)[:at], strict=True)}
+def curve(x: float, epochs: int = 52) -> dict[int, float]:
+    """The first `epochs` epochs of lcbench_curve(x): a trial stopped there, or trained in full."""
+    return {int(e): float(v) for e, v in zip(EPOCHS[:epochs], lcbench_curve(x)[:epochs],
+                                             strict=True)}
 
 
 def arrays(curves: list[dict[int, float]]):
@@ -41,8 +38,8 @@ def test_a_slow_starter_that_ends_best_ranks_above_a_fast_starter_that_plateaus(
     xs_full = np.linspace(0.05, 0.95, 10)  # epoch 1 ranks them in reverse of epoch 52
     # the ten trained in full; two cut at epoch 1 (x=0.99 has the best epoch-1 error of all);
     # one let through epoch 1 and cut at epoch 3
-    y, budgets, reports = arrays([full(x) for x in xs_full] + [cut(0.99, 1), cut(0.5, 1),
-                                                               cut(0.7, 3)])
+    y, budgets, reports = arrays([curve(x) for x in xs_full] + [curve(0.99, 1), curve(0.5, 1),
+                                                                curve(0.7, 3)])
     fast, late = 10, 12
     ranked, stopped, n_judged = rank_final(y, budgets, reports)
     assert ranked[0] == 0  # the slowest starter, which ends best
@@ -51,9 +48,9 @@ def test_a_slow_starter_that_ends_best_ranks_above_a_fast_starter_that_plateaus(
     # cut at epoch 1 of 52 (near-random ranks on LCBench): in neither group
     assert fast not in ranked and fast + 1 not in ranked
     # at epoch 1 the fast starter led everyone: a rule that judged it there put it first
-    assert y[fast] < min(full(x)[1] for x in xs_full)
+    assert y[fast] < min(curve(x)[1] for x in xs_full)
     # the share of the curve counts, not the rung: on 10-epoch curves an epoch-1 cut is bad
-    y, budgets, reports = arrays([full(x, 10) for x in xs_full[:5]] + [cut(0.05, 1)])
+    y, budgets, reports = arrays([curve(x, 10) for x in xs_full[:5]] + [curve(0.05, 1)])
     ranked, _, n_judged = rank_final(y, budgets, reports)
     assert n_judged == 5 and list(ranked[n_judged:]) == [5]
 

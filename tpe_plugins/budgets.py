@@ -86,7 +86,8 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     if finite.all() and (budgets == budgets[0]).all():  # one budget (no curves): by value
         return plain_order(y, hint), none, len(y)
     budgets = top_budgets(budgets)
-    at_top = finite & (budgets == budgets[finite].max())
+    top = budgets[finite].max()
+    at_top = finite & (budgets == top)
     below = finite & ~at_top
     if below.any() and at_top.sum() < min_top:
         return none, none, 0
@@ -94,7 +95,7 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     first = judged.nonzero()[0]
     first = first[np.argsort(y[first], kind="stable")]  # by value, the oldest first among equals
     # cut in the first EARLY of training (epoch 1 of 52): it says next to nothing, in neither group
-    bad = finite & ~judged & (budgets >= EARLY * budgets[finite].max())
+    bad = finite & ~judged & (budgets >= EARLY * top)
     return np.concatenate([first, bad.nonzero()[0]]), none, len(first)
 
 
