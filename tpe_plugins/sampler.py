@@ -136,8 +136,10 @@ def suggest(space: Space, X_good: np.ndarray, X_bad: np.ndarray, age_good: np.nd
                                                           * lx.bandwidth))
         log_mass_g = np.log(wb.sum() + settings.prior_weight) + log_g
         lie_features, lie_width = batch_lies.kernel_inputs(C)  # once for the whole batch
+    # a row can repeat a trial only if it has no active continuous coordinate
     continuous = space.kinds == "continuous"
-    repeats = not np.all(np.any(~np.isnan(C[:, continuous]), axis=1))
+    nan = np.isnan(C[:, continuous])
+    repeats = not continuous.any() or (nan.any() and nan.all(axis=1).any())
     picks = np.empty(n, dtype=int)
     for j, rows in enumerate(chunks):
         if repeats:
@@ -176,10 +178,13 @@ def _candidates(space: Space, lx: ParzenEstimator, settings: Settings,
         parts.append(lx.sample(n_wide * n, rng, widen=3.0))
     if n_uniform:
         parts.append(space.snap(rng.random((n_uniform * n, len(space)))))
-    j = np.arange(n)[:, None]
-    chunks = np.hstack([j * n_main + np.arange(n_main),
-                        n_main * n + j * n_wide + np.arange(n_wide),
-                        (n_main + n_wide) * n + j * n_uniform + np.arange(n_uniform)])
+    if n == 1:  # the three parts' rows in order
+        chunks = np.arange(settings.n_candidates)[None, :]
+    else:
+        j = np.arange(n)[:, None]
+        chunks = np.hstack([j * n_main + np.arange(n_main),
+                            n_main * n + j * n_wide + np.arange(n_wide),
+                            (n_main + n_wide) * n + j * n_uniform + np.arange(n_uniform)])
     return np.vstack(parts), chunks
 
 

@@ -23,6 +23,7 @@ from tpe_plugins.history import CODE, COMPLETE, FAILED, PRUNED, History
 from tpe_plugins.settings import Gamma
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # good, bad, repelling trial indices
+_NO_REPORTS = (np.zeros(0, dtype=np.intp), np.zeros(0), np.zeros(0))  # (trial, step, value)
 RankRule = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
@@ -48,7 +49,7 @@ def good_and_bad(h: History, *, n_startup: int, gamma: Gamma, rng: np.random.Gen
     included, or fewer than 2 finished). rank: finished indices -> (ranked, stopped), see
     `FinishedOrder`."""
     codes = h.codes()
-    n_live = int(np.sum(codes != CODE[FAILED]))
+    n_live = len(codes) - int(np.count_nonzero(codes == CODE[FAILED]))
     if h.several:
         finished = h.where(COMPLETE)
         if n_live < n_startup or len(finished) < 2:
@@ -139,13 +140,17 @@ class FinishedOrder:
         it, n_judged (see budgets.rank_final)."""
         if self._key is not None and np.array_equal(self._key, finished):
             return self._order
-        log = h.reports[: h.n_reports]
-        is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
-        is_finished[finished] = True
-        mine = is_finished[log[:, 0].astype(np.intp)]
-        reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
-        budgets = h.budget[finished]
-        budgets = np.where(budgets < 0, FULL, budgets)
+        if h.n_reports:
+            log = h.reports[: h.n_reports]
+            is_finished = np.zeros(h.n, dtype=bool)  # a lookup, not np.isin's hashing per ask
+            is_finished[finished] = True
+            mine = is_finished[log[:, 0].astype(np.intp)]
+            reports = (np.searchsorted(finished, log[mine, 0]), log[mine, 1], log[mine, 2])
+            budgets = h.budget[finished]
+            budgets = np.where(budgets < 0, FULL, budgets)
+        else:  # no curves: every trial ran in full
+            reports = _NO_REPORTS
+            budgets = np.full(len(finished), FULL)
         y, sign = h.y[finished], float(h.signs[0])
         if rule is rank_final:
             grown = (self._hint is not None and len(finished) > len(self._key)
