@@ -55,6 +55,7 @@ RULES = {
     "drop-0.05": budgets.rank_final,  # the default's name while it was a candidate
     "drop-0.1": partial(mf_rules.rank_final_dropped, below=0.1),
     "drop-lowest": partial(mf_rules.rank_final_dropped, below=None),
+    "running-top": None,  # mf_rules.RunningTop, made per optimiser (it reads the history)
 }
 
 
@@ -81,7 +82,9 @@ class TPEDriver(Driver):
 
     def __init__(self, seed: int, rule: str = "default", **settings):
         self.opt = tp.TPE(tp_space(), seed=seed, **settings)
-        self.opt._rank_rule = RULES[rule]  # private hook: the variants are not settings
+        # private hook: the variants are not settings
+        self.opt._rank_rule = (mf_rules.RunningTop(self.opt.history) if rule == "running-top"
+                               else RULES[rule])
 
     def ask(self):
         t = self.opt.ask()

@@ -204,3 +204,17 @@ def rank_final_dropped(y: np.ndarray, budgets: np.ndarray,
     else:
         keep = rest[b[rest] >= below * b[~np.isnan(y)].max()]
     return np.concatenate([ranked[:n_judged], keep]), stopped, n_judged
+
+
+class RunningTop:
+    """`rank_final` with the top budget read from every trial of `history`, running ones
+    included: early in a run with several workers, before any trial finished, trials cut at
+    epoch 3 are otherwise "at the top" once 5 of them exist."""
+
+    def __init__(self, history):
+        self.history = history
+
+    def __call__(self, y, budgets, reports, sign=1.0):
+        h = self.history
+        longest = float(h.budget[: h.n].max(initial=0))
+        return rank_final(y, budgets, reports, sign, longest=longest)

@@ -63,8 +63,8 @@ def plain_order(y: np.ndarray, hint: np.ndarray | None = None) -> np.ndarray:
 
 def rank_final(y: np.ndarray, budgets: np.ndarray,
                reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
-               min_top: int = MIN_TOP, hint: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, int]:
+               min_top: int = MIN_TOP, hint: np.ndarray | None = None,
+               longest: float = 0.0) -> tuple[np.ndarray, np.ndarray, int]:
     """(ranked, stopped, n_judged) for the split (split.good_and_bad): the judged trials best
     first, then every other finished trial; the good group is drawn from the first n_judged.
 
@@ -76,7 +76,8 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     lengths and fewer than `min_top` trials at the top, nothing is ranked and the optimiser
     keeps drawing start-up points. `reports` and `sign` are unused: a trial's value is its
     value where it stopped. hint: see `plain_order` (used when every trial has the same
-    budget).
+    budget). longest: a budget some trial (a running one, say) has reached; the top is
+    never below it.
     """
     del reports, sign
     none = np.zeros(0, dtype=np.int64)
@@ -86,7 +87,7 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     if finite.all() and (budgets == budgets[0]).all():  # one budget (no curves): by value
         return plain_order(y, hint), none, len(y)
     budgets = top_budgets(budgets)
-    top = budgets[finite].max()
+    top = max(budgets[finite].max(), longest)
     at_top = finite & (budgets == top)
     below = finite & ~at_top
     if below.any() and at_top.sum() < min_top:
