@@ -52,6 +52,8 @@ RULES = {
     "ladder-0.5": partial(mf_rules.rank_ladder, floor=0.5),
     "ladder-0.5-m3": partial(mf_rules.rank_ladder, floor=0.5, min_top=3),
     "ladder-0.5-m8": partial(mf_rules.rank_ladder, floor=0.5, min_top=8),
+    "ladder-0.5-drop": partial(mf_rules.rank_ladder, floor=0.5, early=budgets.EARLY),
+    "ladder-0.15-drop": partial(mf_rules.rank_ladder, floor=0.15, early=budgets.EARLY),
     "drop-0.05": budgets.rank_final,  # the default's name while it was a candidate
     "drop-0.1": partial(mf_rules.rank_final_dropped, below=0.1),
     "drop-lowest": partial(mf_rules.rank_final_dropped, below=None),

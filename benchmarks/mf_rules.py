@@ -146,11 +146,12 @@ def rank_final_sized(y: np.ndarray, budgets: np.ndarray,
 
 def rank_ladder(y: np.ndarray, budgets: np.ndarray,
                 reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float = 1.0,
-                floor: float = 0.15, min_top: int = MIN_TOP):
+                floor: float = 0.15, min_top: int = MIN_TOP, early: float = 0.0):
     """(ranked, stopped=[], n_judged): judge at the highest budget that at least `min_top`
     finished trials reached, but never below `floor` of the longest curve (where an early rung
-    ranks noise); the trials that reached it by their value there, every other one bad.
-    Until some such budget has min_top trials, start-up points (n_judged 0)."""
+    ranks noise); the trials that reached it by their value there, every other one bad except
+    those stopped before `early` of the longest curve, which are in neither group (0.05: as
+    the default rule). Until some such budget has min_top trials, start-up points."""
     none = np.zeros(0, dtype=np.int64)
     finite = ~np.isnan(y)
     if not finite.any():
@@ -169,7 +170,8 @@ def rank_ladder(y: np.ndarray, budgets: np.ndarray,
     judged = finite & ~np.isnan(value)
     first = np.flatnonzero(judged)
     first = first[np.lexsort((first, value[first]))]
-    return np.concatenate([first, np.flatnonzero(finite & ~judged)]), none, len(first)
+    bad = finite & ~judged & (budgets >= early * levels[-1])
+    return np.concatenate([first, np.flatnonzero(bad)]), none, len(first)
 
 
 def rank_final_all_bad(y: np.ndarray, budgets: np.ndarray,
