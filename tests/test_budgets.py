@@ -55,6 +55,25 @@ def test_a_slow_starter_that_ends_best_ranks_above_a_fast_starter_that_plateaus(
     assert n_judged == 5 and list(ranked[n_judged:]) == [5]
 
 
+def test_before_five_trials_reach_the_top_the_trials_are_judged_at_a_late_rung():
+    # synchronous successive halving, two brackets: 81 trials cut at epoch 1, 27 at 3, 9 at 9,
+    # 3 at 27, one trained in full per bracket; here the survivors of each rung, with 2 at the
+    # top and 6 that reached epoch 27 (the 4 cut there and the 2 that went on)
+    xs = np.linspace(0.05, 0.95, 8)
+    full, at27 = [curve(x) for x in xs[:2]], [curve(x, 27) for x in xs[2:6]]
+    y, budgets, reports = arrays(full + at27 + [curve(x, 9) for x in xs[6:]] + [curve(0.9, 1)])
+    ranked, _, n_judged = rank_final(y, budgets, reports)
+    assert n_judged == 6  # all that reached epoch 27, the full ones by their epoch-27 error
+    at27_errors = [lcbench_curve(x)[26] for x in xs[:6]]
+    assert list(ranked[:n_judged]) == list(np.argsort(at27_errors))
+    assert ranked[0] != 0  # on one scale: trial 0's final error (the best) is not compared
+    assert list(ranked[n_judged:]) == [6, 7]  # cut at epoch 9: bad; epoch 1: in neither group
+    # epoch 9 is below half the top: until 5 reach epoch 27, still the start-up
+    y, budgets, reports = arrays(full + [curve(x, 27) for x in xs[2:4]]
+                                 + [curve(x, 9) for x in xs])
+    assert rank_final(y, budgets, reports)[2] == 0
+
+
 def test_a_trial_its_own_stopper_ended_on_the_best_value_stays_good():
     # five trials ran 9 steps; one ended at step 4 on a plateau better than all of them (a
     # stopper or early stopping, not a scheduler: schedulers cut losers); one lost at step 3
