@@ -74,6 +74,15 @@ def test_before_five_trials_reach_the_top_the_trials_are_judged_at_a_late_rung()
     assert rank_final(y, budgets, reports)[2] == 0
 
 
+def test_a_running_trial_further_along_moves_the_top():
+    # five trials finished 9 epochs, but one still running has reached epoch 27: the top is
+    # 27, so none of the five is at it, and epoch 9 is below half of it (start-up)
+    y, budgets, reports = arrays([curve(x, 9) for x in np.linspace(0.1, 0.9, 5)]
+                                 + [curve(0.5, 1)])
+    assert rank_final(y, budgets, reports)[2] == 5
+    assert rank_final(y, budgets, reports, longest=27)[2] == 0
+
+
 def test_a_trial_its_own_stopper_ended_on_the_best_value_stays_good():
     # five trials ran 9 steps; one ended at step 4 on a plateau better than all of them (a
     # stopper or early stopping, not a scheduler: schedulers cut losers); one lost at step 3
