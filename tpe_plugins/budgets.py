@@ -102,7 +102,6 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
     return np.concatenate([first, bad.nonzero()[0]]), none, len(first)
 
 
-
 def rank_at_rung(y: np.ndarray, budgets: np.ndarray,
                  reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float, top: float,
                  min_top: int = MIN_TOP) -> tuple[np.ndarray, np.ndarray, int]:
@@ -141,6 +140,7 @@ def rank_at_rung(y: np.ndarray, budgets: np.ndarray,
     first = first[np.argsort(value[first], kind="stable")]
     bad = finite & ~judged & (budgets >= EARLY * top)
     return np.concatenate([first, bad.nonzero()[0]]), none, len(first)
+
 
 def flatten(curves: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`reports` for the rank rules from one {step: value} dict per trial (for callers that
