@@ -72,6 +72,11 @@ def test_before_five_trials_reach_the_top_the_trials_are_judged_at_a_late_rung()
     y, budgets, reports = arrays(full + [curve(x, 27) for x in xs[2:4]]
                                  + [curve(x, 9) for x in xs])
     assert rank_final(y, budgets, reports)[2] == 0
+    # curves reported sparsely (every 10th step, say): the one trial beyond epoch 30 has no
+    # value there, so it is not judged; the five at epoch 30 are
+    curves = [{30: 1.0 + i} for i in range(5)] + [{52: 0.5}, {10: 3.0}]
+    ranked, _, n_judged = rank_final(*arrays(curves))
+    assert n_judged == 5 and list(ranked) == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_a_running_trial_further_along_moves_the_top():

@@ -133,8 +133,9 @@ def rank_at_rung(y: np.ndarray, budgets: np.ndarray,
     pos, steps, vals = pos[mine], steps[mine], vals[mine]
     order = np.lexsort((np.arange(len(pos)), steps, pos))  # by trial, step, report order
     pos, vals = pos[order], vals[order]
-    last = np.append(pos[1:] != pos[:-1], True)
-    value[pos[last]] = sign * vals[last]
+    if len(pos):  # none where the trials beyond the level reported only after it
+        last = np.append(pos[1:] != pos[:-1], True)
+        value[pos[last]] = sign * vals[last]
     judged = ~np.isnan(value)
     first = judged.nonzero()[0]
     first = first[np.argsort(value[first], kind="stable")]
