@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-from tpe_plugins.budgets import MIN_TOP, rank_final, top_budgets
+from tpe_plugins.budgets import MIN_TOP, rank_at_rung, rank_final, top_budgets
 
 MIN_PAIRS = 5  # trials that reached both a rung and the top before its agreement counts
 MIN_AGREEMENT = 0.5
@@ -157,21 +157,11 @@ def rank_ladder(y: np.ndarray, budgets: np.ndarray,
     if not finite.any():
         return none, none, 0
     budgets = top_budgets(budgets)
-    levels = np.unique(budgets[finite])
-    if len(levels) <= 1:
+    top = budgets[finite].max()
+    if (budgets[finite] == top).all():
         first = np.flatnonzero(finite)
         return first[np.lexsort((first, y[first]))], none, int(finite.sum())
-    reached = (budgets[finite][:, None] >= levels[None, :]).sum(axis=0)
-    eligible = np.flatnonzero((reached >= min_top) & (levels >= floor * levels[-1]))
-    if len(eligible) == 0:
-        return none, none, 0
-    at = eligible[-1]
-    value = values_at(y, budgets, reports, sign, levels)[:, at]
-    judged = finite & ~np.isnan(value)
-    first = np.flatnonzero(judged)
-    first = first[np.lexsort((first, value[first]))]
-    bad = finite & ~judged & (budgets >= early * levels[-1])
-    return np.concatenate([first, np.flatnonzero(bad)]), none, len(first)
+    return rank_at_rung(y, budgets, reports, sign, top, min_top, floor=floor, early=early)
 
 
 def rank_final_all_bad(y: np.ndarray, budgets: np.ndarray,

@@ -104,11 +104,14 @@ def rank_final(y: np.ndarray, budgets: np.ndarray,
 
 def rank_at_rung(y: np.ndarray, budgets: np.ndarray,
                  reports: tuple[np.ndarray, np.ndarray, np.ndarray], sign: float, top: float,
-                 min_top: int = MIN_TOP) -> tuple[np.ndarray, np.ndarray, int]:
+                 min_top: int = MIN_TOP, floor: float = RUNG, early: float = EARLY
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
     """`rank_final`'s answer while fewer than min_top trials reached the top: the trials judged
-    at the highest budget that min_top of them reached, if it is at least RUNG of the top, by
-    their values there (their last report up to it); every other one bad, or in neither group
-    if cut before EARLY of the top. Below RUNG of the top: nothing ranked (start-up).
+    at the highest budget that min_top of them reached, if it is at least `floor` of the top,
+    by their values there (their last report up to it); every other one bad, or in neither
+    group if cut before `early` of the top. Below `floor` of the top: nothing ranked
+    (start-up). `budgets` as `top_budgets` gives them. (benchmarks/mf_rules.py's ladder
+    variants call it with other floors and at every count at the top.)
 
     Why: synchronous successive halving lets one trial in 81 reach the top, so with 20 full
     trainings' worth of epochs fewer than 5 ever do, and waiting for them left TPE drawing
@@ -120,7 +123,7 @@ def rank_at_rung(y: np.ndarray, budgets: np.ndarray,
     none = np.zeros(0, dtype=np.int64)
     finite = ~np.isnan(y)
     reached = np.sort(budgets[finite])
-    levels = np.unique(reached[reached >= RUNG * top])
+    levels = np.unique(reached[reached >= floor * top])
     counts = len(reached) - np.searchsorted(reached, levels)  # trials at or beyond each level
     enough = levels[counts >= min_top]
     if len(enough) == 0:
@@ -139,7 +142,7 @@ def rank_at_rung(y: np.ndarray, budgets: np.ndarray,
     judged = ~np.isnan(value)
     first = judged.nonzero()[0]
     first = first[np.argsort(value[first], kind="stable")]
-    bad = finite & ~judged & (budgets >= EARLY * top)
+    bad = finite & ~judged & (budgets >= early * top)
     return np.concatenate([first, bad.nonzero()[0]]), none, len(first)
 
 
